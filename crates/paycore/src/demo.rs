@@ -1,0 +1,95 @@
+//! `serve --demo`: a merchant and an HMAC key a newcomer can sign a request with at once.
+//! Created once per data directory; the credentials are kept in `demo.json` there (owner-only),
+//! since the platform itself shows an HMAC secret only once.
+
+use std::path::Path;
+
+use anyhow::Context;
+use paycore_core::merchant::{ContractStatus, ContractTerms, Kyb, NewKey};
+use paycore_core::product::Product;
+use paycore_kernel::{Currency, Money};
+use serde::{Deserialize, Serialize};
+
+use crate::Platform;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoCredentials {
+    pub merchant_id: String,
+    pub key_id: String,
+    pub secret: String,
+}
+
+pub async fn ensure(p: &Platform, data_dir: &Path) -> anyhow::Result<DemoCredentials> {
+    let path = data_dir.join("demo.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let creds: DemoCredentials =
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+        if p.merchants
+            .key(&creds.merchant_id, &creds.key_id)
+            .await
+            .is_ok()
+        {
+            return Ok(creds);
+        }
+    }
+    let kyb = Kyb {
+        legal_name: Some("Demo Shop Ltd.".into()),
+        registration_number: Some("DEMO-0001".into()),
+        country: Some("CN".into()),
+        contact_email: Some("dev@demo.example".into()),
+        ..Kyb::default()
+    };
+    let m = p.merchants.create("Demo Shop", &kyb).await?;
+    let (key, secret, _) = p.merchants.add_key(&m.merchant_id, NewKey::Hmac).await?;
+    let secret = secret.context("an HMAC key comes with its secret")?;
+    let cny = Currency::from_code("CNY")?;
+    for product in [
+        Product::NetBank,
+        Product::Alipay,
+        Product::Wechat,
+        Product::QuickPay,
+    ] {
+        let terms = ContractTerms {
+            fee_rate_bps: 60,
+            fixed_fee: Money::zero(cny),
+            min_amount: None,
+            max_amount: None,
+            status: ContractStatus::Enabled,
+        };
+        p.merchants
+            .set_contract(&m.merchant_id, product, &terms)
+            .await?;
+    }
+    let creds = DemoCredentials {
+        merchant_id: m.merchant_id,
+        key_id: key.key_id,
+        secret: secret.into_inner(),
+    };
+    crate::write_private(&path, &serde_json::to_string_pretty(&creds)?)?;
+    Ok(creds)
+}
+
+/// What `serve --demo` prints: the credentials and a request to copy and paste.
+pub fn banner(c: &DemoCredentials, base_url: &str) -> String {
+    format!(
+        r#"
+Demo merchant ready (sandbox). Credentials are also in the data directory's demo.json.
+
+  merchant_id  {mid}
+  key_id       {kid}
+  HMAC secret  {secret}
+
+Send a signed request (bash, openssl, curl):
+
+MID={mid}
+KID={kid}
+SECRET={secret}
+TS=$(date +%s); NONCE=$(openssl rand -hex 16)
+SIG=$(printf 'GET\n/v1/merchant\n%s\n%s\n\n' "$TS" "$NONCE" | openssl dgst -sha256 -hmac "$SECRET" -binary | base64)
+curl -s {base_url}/v1/merchant -H "Authorization: PAYCORE-HMAC-SHA256 merchant_id=\"$MID\",key_id=\"$KID\",timestamp=\"$TS\",nonce=\"$NONCE\",signature=\"$SIG\""
+"#,
+        mid = c.merchant_id,
+        kid = c.key_id,
+        secret = c.secret,
+    )
+}

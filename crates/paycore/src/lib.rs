@@ -1,0 +1,165 @@
+//! The paycore program: settings, wiring of the layers, and the start of the server.
+//! `main.rs` is the command line on top of this; tests start servers through it too.
+
+pub mod demo;
+pub mod settings;
+pub mod testing;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use paycore_core::merchant::{MerchantStatus, Merchants};
+use paycore_gateway::admin::{Operators, Role};
+use paycore_gateway::auth::{NonceStore, RateLimits};
+use paycore_gateway::signing::PlatformKeys;
+use paycore_gateway::{AppState, Gateway, GatewayConfig};
+use paycore_kernel::crypto::{random_bytes, Vault};
+use paycore_kernel::{Clock, IdGenerator, IdLayout, Secret};
+use paycore_store::sequence::DbSequenceSource;
+use paycore_store::Db;
+
+/// The platform's modules over one database: what every subcommand works with.
+#[derive(Clone)]
+pub struct Platform {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<IdGenerator>,
+    pub vault: Vault,
+    pub merchants: Merchants,
+    pub sandbox: bool,
+}
+
+impl Platform {
+    /// Opens the database (creating and migrating it as needed) and wires the modules.
+    pub async fn open(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        clock: Arc<dyn Clock>,
+        sandbox: bool,
+    ) -> anyhow::Result<Platform> {
+        let db = Db::open(data_dir, database_url)
+            .await
+            .context("opening the database")?;
+        paycore_store::migrate::run(&db)
+            .await
+            .context("migrating the database")?;
+        Self::with_db(db, data_dir, clock, sandbox)
+    }
+
+    pub fn with_db(
+        db: Db,
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        sandbox: bool,
+    ) -> anyhow::Result<Platform> {
+        let vault = Vault::new(&master_key(data_dir)?).context("master key")?;
+        let ids = Arc::new(IdGenerator::new(
+            IdLayout::default(),
+            Arc::new(DbSequenceSource::new(db.clone())),
+            clock.clone(),
+        ));
+        let initial = if sandbox {
+            MerchantStatus::Active
+        } else {
+            MerchantStatus::Onboarding
+        };
+        let merchants = Merchants::new(
+            db.clone(),
+            ids.clone(),
+            vault.clone(),
+            clock.clone(),
+            initial,
+        );
+        Ok(Platform {
+            db,
+            clock,
+            ids,
+            vault,
+            merchants,
+            sandbox,
+        })
+    }
+
+    /// The gateway's state: platform keys loaded (or created), operators registered.
+    pub async fn gateway(
+        &self,
+        config: GatewayConfig,
+        admin_token: Option<&str>,
+    ) -> anyhow::Result<(AppState, Option<String>)> {
+        let platform = PlatformKeys::load_or_create(&self.db, &self.vault, self.clock.as_ref())
+            .await
+            .context("platform signing keys")?;
+        let operators = Operators::new(self.db.clone());
+        let now = self.clock.unix_millis();
+        let generated = match admin_token {
+            Some(t) => {
+                operators.ensure("admin", t, Role::Admin, now).await?;
+                None
+            }
+            None => operators
+                .bootstrap(now)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating the first operator: {}", e.message))?,
+        };
+        let state = AppState::new(Gateway {
+            db: self.db.clone(),
+            merchants: self.merchants.clone(),
+            platform,
+            nonces: NonceStore::new(self.db.clone()),
+            rate_limits: RateLimits::new(config.rate_per_second, config.rate_burst),
+            operators,
+            clock: self.clock.clone(),
+            config,
+        });
+        Ok((state, generated))
+    }
+}
+
+/// The 32-byte master key that seals secrets at rest: `PAYCORE_MASTER_KEY` (base64) when set —
+/// what several nodes sharing one database must do — else `master.key` in the data directory,
+/// created on first start, readable by the owner only.
+pub fn master_key(data_dir: &Path) -> anyhow::Result<Secret<[u8; 32]>> {
+    let decode = |b64: &str, from: &str| -> anyhow::Result<Secret<[u8; 32]>> {
+        let raw = B64
+            .decode(b64.trim())
+            .with_context(|| format!("{from} is not base64"))?;
+        let key: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{from} must be 32 bytes"))?;
+        Ok(Secret::new(key))
+    };
+    if let Ok(v) = std::env::var("PAYCORE_MASTER_KEY") {
+        return decode(&v, "PAYCORE_MASTER_KEY");
+    }
+    let path = data_dir.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(s) => decode(&s, &path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            let key = random_bytes::<32>().context("random master key")?;
+            write_private(&path, &B64.encode(key))?;
+            Ok(Secret::new(key))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes a file only its owner can read.
+pub fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(content.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! A real server on a loopback port, for tests: the same wiring as `paycore serve`, over a
+//! fresh database of the engine the test run selects (see `paycore_store::testing`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use paycore_gateway::{AppState, GatewayConfig, TlsFiles};
+use paycore_kernel::{Clock, SystemClock};
+use paycore_store::testing::TestDb;
+
+use crate::Platform;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub platform: Platform,
+    pub state: AppState,
+    pub db: TestDb,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    pub gateway: GatewayConfig,
+    pub tls: Option<TlsFiles>,
+    pub sandbox: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            gateway: GatewayConfig::default(),
+            tls: None,
+            sandbox: true,
+        }
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(opts: Options) -> anyhow::Result<Self> {
+        let db = paycore_store::testing::migrated().await?;
+        let platform = Platform::with_db(db.db.clone(), &db.dir, opts.clock, opts.sandbox)?;
+        let (state, _) = platform.gateway(opts.gateway, Some(ADMIN_TOKEN)).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let scheme = if opts.tls.is_some() { "https" } else { "http" };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(paycore_gateway::serve(
+            listener,
+            state.clone(),
+            opts.tls,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Ok(Self {
+            addr,
+            base_url: format!("{scheme}://{addr}"),
+            platform,
+            state,
+            db,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
