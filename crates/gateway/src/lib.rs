@@ -96,6 +96,8 @@ async fn not_found() -> ApiError {
 
 pub fn router(app: AppState) -> Router {
     use axum::middleware::from_fn_with_state;
+    // Install the metrics recorder before the first request is counted.
+    observe::prometheus();
     let v1_signed = Router::new()
         .route("/v1/merchant", get(merchant_api::whoami))
         .route("/v1/{*rest}", axum::routing::any(not_found))

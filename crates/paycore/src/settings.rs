@@ -93,7 +93,7 @@ impl ServeSettings {
     pub fn resolve(args: ServeArgs, file: FileSettings) -> anyhow::Result<Self> {
         let defaults = paycore_gateway::GatewayConfig::default();
         // The data dir flag has a default, so the file only wins over that default.
-        let data_dir = if args.db.data_dir == PathBuf::from("./paycore-data") {
+        let data_dir = if args.db.data_dir == std::path::Path::new("./paycore-data") {
             file.data_dir.unwrap_or(args.db.data_dir)
         } else {
             args.db.data_dir

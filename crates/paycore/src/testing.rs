@@ -19,7 +19,7 @@ pub struct TestServer {
     pub state: AppState,
     pub db: TestDb,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    task: AbortOnDrop,
 }
 
 pub struct Options {
@@ -46,7 +46,11 @@ impl TestServer {
     }
 
     pub async fn start_with(opts: Options) -> anyhow::Result<Self> {
-        let db = paycore_store::testing::migrated().await?;
+        Self::start_on(paycore_store::testing::migrated().await?, opts).await
+    }
+
+    /// Starts on an existing database (a restart: stop one server, start another on its db).
+    pub async fn start_on(db: TestDb, opts: Options) -> anyhow::Result<Self> {
         let platform = Platform::with_db(db.db.clone(), &db.dir, opts.clock, opts.sandbox)?;
         let (state, _) = platform.gateway(opts.gateway, Some(ADMIN_TOKEN)).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -68,23 +72,32 @@ impl TestServer {
             state,
             db,
             shutdown: Some(tx),
-            task: Some(task),
+            task: AbortOnDrop(Some(task)),
         })
     }
 
-    pub async fn stop(mut self) {
+    /// Stops the server and hands back its database.
+    pub async fn stop(mut self) -> TestDb {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
+        if let Some(t) = self.task.0.take() {
+            // Idle keep-alive connections may hold a graceful shutdown; don't wait forever.
+            let abort = t.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(5), t).await.is_err() {
+                abort.abort();
+            }
         }
+        self.db
     }
 }
 
-impl Drop for TestServer {
+/// Aborts the server task when the test drops the server without stopping it.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<std::io::Result<()>>>);
+
+impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        if let Some(t) = self.task.take() {
+        if let Some(t) = self.0.take() {
             t.abort();
         }
     }
