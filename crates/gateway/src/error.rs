@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use paycore_core::acquiring::AcquiringError;
 use paycore_core::merchant::MerchantError;
 use paycore_store::StoreError;
 use serde::Serialize;
@@ -23,6 +24,11 @@ pub enum ErrorCode {
     NotFound,
     IdempotencyConflict,
     InvalidState,
+    InsufficientBalance,
+    LimitExceeded,
+    RiskRejected,
+    AmountExceedsRefundable,
+    VerificationFailed,
     RateLimited,
     Internal,
     ChannelUnavailable,
@@ -43,6 +49,11 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             ErrorCode::InvalidState => "INVALID_STATE",
+            ErrorCode::InsufficientBalance => "INSUFFICIENT_BALANCE",
+            ErrorCode::LimitExceeded => "LIMIT_EXCEEDED",
+            ErrorCode::RiskRejected => "RISK_REJECTED",
+            ErrorCode::AmountExceedsRefundable => "AMOUNT_EXCEEDS_REFUNDABLE",
+            ErrorCode::VerificationFailed => "VERIFICATION_FAILED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::ChannelUnavailable => "CHANNEL_UNAVAILABLE",
@@ -61,6 +72,11 @@ impl ErrorCode {
             ErrorCode::ProductNotEnabled | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::IdempotencyConflict | ErrorCode::InvalidState => StatusCode::CONFLICT,
+            ErrorCode::InsufficientBalance
+            | ErrorCode::LimitExceeded
+            | ErrorCode::RiskRejected
+            | ErrorCode::AmountExceedsRefundable
+            | ErrorCode::VerificationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::ChannelUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -147,6 +163,27 @@ impl From<MerchantError> for ApiError {
             MerchantError::Money(m) => ApiError::invalid(m.to_string()),
             other => ApiError::internal(&other),
         }
+    }
+}
+
+impl From<AcquiringError> for ApiError {
+    fn from(e: AcquiringError) -> Self {
+        let code = match &e {
+            AcquiringError::Invalid(_) | AcquiringError::ChannelMessage(_) => ErrorCode::InvalidRequest,
+            AcquiringError::NotFound => return ApiError::not_found(),
+            AcquiringError::ProductNotEnabled(_) => ErrorCode::ProductNotEnabled,
+            AcquiringError::LimitExceeded(_) => ErrorCode::LimitExceeded,
+            AcquiringError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
+            AcquiringError::InvalidState(_) | AcquiringError::IllegalTransition(_) => ErrorCode::InvalidState,
+            AcquiringError::ExceedsRefundable { .. } => ErrorCode::AmountExceedsRefundable,
+            AcquiringError::InsufficientBalance(_) => ErrorCode::InsufficientBalance,
+            AcquiringError::RiskRejected(_) => ErrorCode::RiskRejected,
+            AcquiringError::ChannelUnavailable(_) => ErrorCode::ChannelUnavailable,
+            AcquiringError::Merchant(MerchantError::NotFound) => return ApiError::not_found(),
+            AcquiringError::Money(m) => return ApiError::invalid(m.to_string()),
+            _ => return ApiError::internal(&e),
+        };
+        ApiError::new(code, e.to_string())
     }
 }
 

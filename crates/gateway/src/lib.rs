@@ -9,7 +9,10 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod merchant_api;
+pub mod notify_api;
 pub mod observe;
+pub mod operations_api;
+pub mod payment_api;
 pub mod service;
 pub mod signing;
 mod tls;
@@ -22,7 +25,11 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
+use paycore_channels::routing::Router as ChannelRouter;
+use paycore_channels::sandbox::SandboxState;
+use paycore_core::acquiring::Acquiring;
 use paycore_core::merchant::Merchants;
+use paycore_core::notify::Notifier;
 use paycore_kernel::Clock;
 use paycore_store::Db;
 
@@ -60,6 +67,11 @@ pub struct Gateway {
     pub operators: Operators,
     pub clock: Arc<dyn Clock>,
     pub config: GatewayConfig,
+    pub acquiring: Acquiring,
+    pub notifier: Notifier,
+    pub channel_router: Arc<ChannelRouter>,
+    /// The sandbox channels' own server, in sandbox mode.
+    pub sandbox: Option<SandboxState>,
 }
 
 /// Shared by every handler. Cheap to clone.
@@ -98,24 +110,41 @@ pub fn router(app: AppState) -> Router {
     use axum::middleware::from_fn_with_state;
     // Install the metrics recorder before the first request is counted.
     observe::prometheus();
+    use axum::routing::post;
     let v1_signed = Router::new()
         .route("/v1/merchant", get(merchant_api::whoami))
+        .route("/v1/payments", post(payment_api::create_payment).get(payment_api::find_payment))
+        .route("/v1/payments/{id}", get(payment_api::get_payment))
+        .route("/v1/payments/{id}/close", post(payment_api::close_payment))
+        .route("/v1/payments/{id}/cancel", post(payment_api::cancel_payment))
+        .route("/v1/refunds", post(payment_api::create_refund).get(payment_api::find_refund))
+        .route("/v1/refunds/{id}", get(payment_api::get_refund))
+        .route("/v1/bills/{day}", get(payment_api::bill))
+        .route("/v1/balance", get(payment_api::balance))
+        .route("/v1/notifications", get(notify_api::list_notifications))
+        .route("/v1/notifications/{id}/resend", post(notify_api::resend_notification))
         .route("/v1/{*rest}", axum::routing::any(not_found))
         .layer(from_fn_with_state(app.clone(), auth::authenticate));
     let v1 = Router::new()
         .route("/v1/platform/keys", get(merchant_api::platform_keys))
         .merge(v1_signed)
         .layer(from_fn_with_state(app.clone(), signing::sign_responses));
-    Router::new()
+    let root = Router::new()
         .route("/healthz", get(service::healthz))
         .route("/readyz", get(service::readyz))
         .route("/metrics", get(service::metrics))
         .route("/openapi.json", get(service::openapi))
+        .route("/channels/{channel}/notify", post(payment_api::channel_notify))
+        .route("/channels/{channel}/return", get(payment_api::channel_return))
         .merge(admin::routes(app.clone()))
-        .merge(v1)
-        .fallback(not_found)
+        .merge(operations_api::routes(app.clone()))
+        .merge(v1);
+    let mut root: Router = root.with_state(app.clone());
+    if let Some(sandbox) = &app.sandbox {
+        root = root.merge(paycore_channels::sandbox::sandbox_router(sandbox.clone()));
+    }
+    root.fallback(not_found)
         .layer(axum::middleware::from_fn(observe::layer))
-        .with_state(app)
 }
 
 /// Background upkeep of the gateway: forgets expired nonces and idle rate-limit buckets.

@@ -164,3 +164,21 @@ pub async fn sign_responses(State(app): State<AppState>, req: Request, next: Nex
     }
     Response::from_parts(parts, Body::from(bytes))
 }
+
+/// Notifications to merchants carry the same platform signature as responses.
+pub struct NotificationSigner {
+    pub keys: Arc<PlatformKeys>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl paycore_core::notify::NotificationSigner for NotificationSigner {
+    fn sign(&self, body: &[u8]) -> Vec<(String, String)> {
+        let (ts, nonce, sig) = self.keys.sign(self.clock.unix_seconds(), body);
+        vec![
+            ("Paycore-Key-Id".into(), self.keys.key_id().to_string()),
+            ("Paycore-Timestamp".into(), ts),
+            ("Paycore-Nonce".into(), nonce),
+            ("Paycore-Signature".into(), sig),
+        ]
+    }
+}

@@ -4,12 +4,14 @@
 //! - [`id`]: 32-digit business IDs (E5).
 //! - [`clock`]: wall clock that tests can drive.
 //! - [`secret`]: `Secret<T>`, which never prints its content.
+//! - [`product`]: the payment products of the API.
 //! - [`crypto`]: signature algorithms of the open API and the vault's encryption.
 
 pub mod clock;
 pub mod crypto;
 pub mod id;
 pub mod money;
+pub mod product;
 pub mod secret;
 pub mod state;
 

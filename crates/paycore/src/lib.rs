@@ -2,6 +2,7 @@
 //! `main.rs` is the command line on top of this; tests start servers through it too.
 
 pub mod demo;
+pub mod ledger_cmd;
 pub mod settings;
 pub mod testing;
 
@@ -11,7 +12,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use paycore_channels::routing::Router as ChannelRouter;
+use paycore_channels::sandbox::SandboxState;
+use paycore_channels::ChannelRegistry;
+use paycore_core::acquiring::{Acquiring, AcquiringConfig};
 use paycore_core::merchant::{MerchantStatus, Merchants};
+use paycore_core::notify::{Notifier, NotifyConfig};
 use paycore_gateway::admin::{Operators, Role};
 use paycore_gateway::auth::{NonceStore, RateLimits};
 use paycore_gateway::signing::PlatformKeys;
@@ -29,6 +35,13 @@ pub struct Platform {
     pub ids: Arc<IdGenerator>,
     pub vault: Vault,
     pub merchants: Merchants,
+    pub ledger: paycore_ledger::Ledger,
+    pub channel_router: Arc<ChannelRouter>,
+    /// Settings of the payment flow (its `platform_base_url` is set by `gateway`).
+    pub acquiring_config: AcquiringConfig,
+    /// How long a call to a channel may take; a money-moving call that times out has an
+    /// unknown result and is queried back.
+    pub channel_timeout: std::time::Duration,
     pub sandbox: bool,
 }
 
@@ -73,21 +86,30 @@ impl Platform {
             clock.clone(),
             initial,
         );
+        let ledger = paycore_ledger::Ledger::new(db.clone(), clock.clone());
+        let channel_router = Arc::new(ChannelRouter::new(db.clone(), clock.clone()));
         Ok(Platform {
+            channel_router,
+            acquiring_config: AcquiringConfig::default(),
+            channel_timeout: std::time::Duration::from_secs(10),
             db,
             clock,
             ids,
             vault,
             merchants,
+            ledger,
             sandbox,
         })
     }
 
-    /// The gateway's state: platform keys loaded (or created), operators registered.
+    /// The gateway's state: platform keys loaded (or created), operators registered, the
+    /// channels connected (in sandbox mode: the sandbox channels, served by this server at
+    /// `base_url`), the payment flow and the notifier wired.
     pub async fn gateway(
         &self,
         config: GatewayConfig,
         admin_token: Option<&str>,
+        base_url: &str,
     ) -> anyhow::Result<(AppState, Option<String>)> {
         let platform = PlatformKeys::load_or_create(&self.db, &self.vault, self.clock.as_ref())
             .await
@@ -104,9 +126,56 @@ impl Platform {
                 .await
                 .map_err(|e| anyhow::anyhow!("creating the first operator: {}", e.message))?,
         };
+        let (sandbox, connectors) = if self.sandbox {
+            paycore_channels::routing::install_sandbox_channels(&self.db, self.clock.as_ref())
+                .await
+                .context("installing the sandbox channels")?;
+            let connectors = paycore_channels::sandbox::sandbox_connectors(
+                base_url,
+                &self.db,
+                self.clock.as_ref(),
+                &paycore_channels::sandbox::SandboxConnectorConfig {
+                    timeout: self.channel_timeout,
+                },
+            )
+            .await
+            .context("connecting the sandbox channels")?;
+            let state = SandboxState::new(self.db.clone(), self.clock.clone(), base_url);
+            (Some(state), connectors)
+        } else {
+            (None, Vec::new())
+        };
+        let acquiring = Acquiring::new(
+            self.db.clone(),
+            self.clock.clone(),
+            self.ids.clone(),
+            self.merchants.clone(),
+            self.ledger.clone(),
+            ChannelRegistry::from_connectors(connectors),
+            self.channel_router.clone(),
+            AcquiringConfig {
+                platform_base_url: base_url.trim_end_matches('/').to_string(),
+                ..self.acquiring_config.clone()
+            },
+        );
+        let signer = paycore_gateway::signing::NotificationSigner {
+            keys: platform.clone(),
+            clock: self.clock.clone(),
+        };
+        let notifier = Notifier::new(
+            self.db.clone(),
+            self.clock.clone(),
+            Arc::new(signer),
+            NotifyConfig::default(),
+        )
+        .map_err(|e| anyhow::anyhow!("notifier: {e}"))?;
         let state = AppState::new(Gateway {
             db: self.db.clone(),
             merchants: self.merchants.clone(),
+            acquiring,
+            notifier,
+            channel_router: self.channel_router.clone(),
+            sandbox,
             platform,
             nonces: NonceStore::new(self.db.clone()),
             rate_limits: RateLimits::new(config.rate_per_second, config.rate_burst),
@@ -116,6 +185,30 @@ impl Platform {
         });
         Ok((state, generated))
     }
+}
+
+/// The background work of a serving node: gateway upkeep, merchant notifications, and the
+/// acquiring jobs (query-back, expiry, automatic refunds). All stop when `shutdown` fires.
+pub fn spawn_workers(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let owner = format!(
+        "node-{}-{}",
+        std::process::id(),
+        paycore_kernel::crypto::random_token(8).unwrap_or_default()
+    );
+    let acquiring = state.acquiring.clone();
+    let jobs_stop = stopped(shutdown.clone());
+    vec![
+        paycore_gateway::spawn_upkeep(state.clone()),
+        state.notifier.spawn(stopped(shutdown.clone())),
+        tokio::spawn(async move {
+            acquiring
+                .run_jobs(owner, std::time::Duration::from_millis(500), jobs_stop)
+                .await
+        }),
+    ]
 }
 
 /// The 32-byte master key that seals secrets at rest: `PAYCORE_MASTER_KEY` (base64) when set —

@@ -55,6 +55,46 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// Ledger and accounting: day-end, trial balance, export, verify, balances.
+    Ledger {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(subcommand)]
+        command: paycore::ledger_cmd::LedgerCommand,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The ledger's posting engine: batches, a hot account, concurrent callers, naive baseline.
+    Ledger {
+        #[arg(long, value_enum, default_value = "sqlite")]
+        engine: paycore::ledger_cmd::BenchEngine,
+        /// PostgreSQL server for --engine postgres (a scratch database is created on it).
+        #[arg(long, env = "PAYCORE_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Transfers in each of the batched scenarios.
+        #[arg(long, default_value_t = 200_000)]
+        transfers: usize,
+        #[arg(long, default_value_t = 100_000)]
+        accounts: usize,
+        #[arg(long, default_value_t = 8_000)]
+        batch: usize,
+        #[arg(long, default_value_t = 64)]
+        callers: usize,
+        #[arg(long, default_value_t = 300)]
+        per_caller: usize,
+        /// Transfers of the naive baseline.
+        #[arg(long, default_value_t = 3_000)]
+        naive: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +210,34 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Merchant { db, command } => merchant(&open(&db).await?, command).await,
+        Command::Ledger { db, command } => {
+            paycore::ledger_cmd::run(&open(&db).await?, &db.data_dir, command).await
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Ledger {
+                    engine,
+                    database_url,
+                    transfers,
+                    accounts,
+                    batch,
+                    callers,
+                    per_caller,
+                    naive,
+                    json,
+                },
+        } => {
+            let cfg = paycore_ledger::bench::BenchConfig {
+                accounts,
+                batch,
+                transfers,
+                callers,
+                per_caller,
+                naive,
+            };
+            paycore::ledger_cmd::bench(engine, database_url.as_deref(), &cfg, json).await?;
+            Ok(())
+        }
         Command::Operator { db, command } => {
             let p = open(&db).await?;
             match command {
@@ -195,46 +263,51 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let file = FileSettings::load(args.config.as_ref())?;
     let s = ServeSettings::resolve(args, file)?;
-    let p = Platform::open(
+    let mut p = Platform::open(
         &s.data_dir,
         s.database_url.as_deref(),
         Arc::new(SystemClock),
         s.sandbox,
     )
     .await?;
-    let admin_token = std::env::var("PAYCORE_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
-    let (state, generated) = p.gateway(s.gateway.clone(), admin_token.as_deref()).await?;
-    if let Some(token) = generated {
-        eprintln!("First operator token (shown once; set PAYCORE_ADMIN_TOKEN to choose your own): {token}");
+    if let Some(steps) = &s.query_back_seconds {
+        if steps.is_empty() || steps.contains(&0) {
+            anyhow::bail!("--query-back-seconds needs positive numbers");
+        }
+        p.acquiring_config.query_back.steps_ms = steps.iter().map(|s| *s as i64 * 1000).collect();
     }
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await
         .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if s.tls.is_some() { "https" } else { "http" };
+    let base_url = s.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let admin_token = std::env::var("PAYCORE_ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
+    let (state, generated) = p.gateway(s.gateway.clone(), admin_token.as_deref(), &base_url).await?;
+    if let Some(token) = generated {
+        eprintln!("First operator token (shown once; set PAYCORE_ADMIN_TOKEN to choose your own): {token}");
+    }
     if s.demo {
         let creds = paycore::demo::ensure(&p, &s.data_dir).await?;
-        eprintln!(
-            "{}",
-            paycore::demo::banner(&creds, &format!("{scheme}://{addr}"))
-        );
+        eprintln!("{}", paycore::demo::banner(&creds, &base_url));
     }
     tracing::info!(
         target: "detail",
         listen = %addr,
+        public_url = %base_url,
         database = p.db.engine().as_str(),
         sandbox = s.sandbox,
         tls = s.tls.is_some(),
         "paycore serving"
     );
-    let upkeep = paycore_gateway::spawn_upkeep(state.clone());
-    let tls = s
-        .tls
-        .map(|(cert, key)| paycore_gateway::TlsFiles { cert, key });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = paycore::spawn_workers(&state, stop_rx);
+    let tls = s.tls.map(|(cert, key)| paycore_gateway::TlsFiles { cert, key });
     paycore_gateway::serve(listener, state, tls, shutdown_signal()).await?;
-    upkeep.abort();
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
     p.db.close().await;
     Ok(())
 }

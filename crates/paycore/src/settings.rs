@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// Address and port to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "PAYCORE_LISTEN")]
     pub listen: Option<String>,
+    /// The URL this server is reached at (channels' callbacks, the net-bank return, page links)
+    /// [default: http(s)://<listen address>].
+    #[arg(long, env = "PAYCORE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
     #[arg(long, env = "PAYCORE_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -44,6 +48,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes [default: 65536].
     #[arg(long, env = "PAYCORE_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Waits between query-backs of a channel result that is not known yet, in seconds,
+    /// comma-separated; after the last, hourly for a day [default: 5,30,120,600,3600].
+    #[arg(long, env = "PAYCORE_QUERY_BACK_SECONDS", value_delimiter = ',')]
+    pub query_back_seconds: Option<Vec<u64>>,
     /// Requests per second allowed per merchant; 0 turns the limit off [default: 1000].
     #[arg(long, env = "PAYCORE_RATE_LIMIT")]
     pub rate_limit: Option<u32>,
@@ -53,7 +61,9 @@ pub struct ServeArgs {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
+    pub query_back_seconds: Option<Vec<u64>>,
     pub listen: Option<String>,
+    pub public_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub tls_cert: Option<PathBuf>,
@@ -80,7 +90,9 @@ impl FileSettings {
 /// The resolved settings of `serve`.
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
+    pub query_back_seconds: Option<Vec<u64>>,
     pub listen: String,
+    pub public_url: Option<String>,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -112,6 +124,8 @@ impl ServeSettings {
             .or(file.rate_limit)
             .unwrap_or(defaults.rate_per_second);
         Ok(ServeSettings {
+            query_back_seconds: args.query_back_seconds.or(file.query_back_seconds),
+            public_url: args.public_url.or(file.public_url),
             listen: args
                 .listen
                 .or(file.listen)

@@ -19,6 +19,8 @@ pub struct TestServer {
     pub state: AppState,
     pub db: TestDb,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    stop_workers: tokio::sync::watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
     task: AbortOnDrop,
 }
 
@@ -27,6 +29,11 @@ pub struct Options {
     pub gateway: GatewayConfig,
     pub tls: Option<TlsFiles>,
     pub sandbox: bool,
+    /// Run the background workers (notifications, query-back, expiry); tests that drive the
+    /// jobs themselves turn them off.
+    pub workers: bool,
+    pub acquiring: paycore_core::acquiring::AcquiringConfig,
+    pub channel_timeout: std::time::Duration,
 }
 
 impl Default for Options {
@@ -36,6 +43,9 @@ impl Default for Options {
             gateway: GatewayConfig::default(),
             tls: None,
             sandbox: true,
+            workers: true,
+            acquiring: Default::default(),
+            channel_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -51,11 +61,24 @@ impl TestServer {
 
     /// Starts on an existing database (a restart: stop one server, start another on its db).
     pub async fn start_on(db: TestDb, opts: Options) -> anyhow::Result<Self> {
-        let platform = Platform::with_db(db.db.clone(), &db.dir, opts.clock, opts.sandbox)?;
-        let (state, _) = platform.gateway(opts.gateway, Some(ADMIN_TOKEN)).await?;
+        // Logs go to the test's captured output, shown when it fails.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,error=error")),
+            )
+            .with_test_writer()
+            .try_init();
+        let mut platform = Platform::with_db(db.db.clone(), &db.dir, opts.clock, opts.sandbox)?;
+        platform.acquiring_config = opts.acquiring;
+        platform.channel_timeout = opts.channel_timeout;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let scheme = if opts.tls.is_some() { "https" } else { "http" };
+        let base_url = format!("{scheme}://{addr}");
+        let (state, _) = platform.gateway(opts.gateway, Some(ADMIN_TOKEN), &base_url).await?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let workers = if opts.workers { crate::spawn_workers(&state, stop_rx) } else { Vec::new() };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(paycore_gateway::serve(
             listener,
@@ -67,7 +90,9 @@ impl TestServer {
         ));
         Ok(Self {
             addr,
-            base_url: format!("{scheme}://{addr}"),
+            base_url,
+            stop_workers: stop_tx,
+            workers,
             platform,
             state,
             db,
@@ -78,6 +103,11 @@ impl TestServer {
 
     /// Stops the server and hands back its database.
     pub async fn stop(mut self) -> TestDb {
+        let _ = self.stop_workers.send(true);
+        for w in self.workers.drain(..) {
+            w.abort();
+            let _ = w.await;
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
