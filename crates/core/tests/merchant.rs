@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use paycore_core::merchant::{
-    ContractStatus, ContractTerms, Kyb, MerchantError, MerchantEvent, MerchantStatus, Merchants, NewKey,
+    ContractStatus, ContractTerms, Kyb, MerchantError, MerchantEvent, MerchantStatus, Merchants,
+    NewKey,
 };
 use paycore_core::product::Product;
 use paycore_kernel::crypto::{Algorithm, PlatformSigner, Vault};
@@ -40,17 +41,33 @@ async fn status_moves_only_along_the_table_and_keeps_history() {
     let shop = m.create("Shop", &Kyb::default()).await.unwrap();
     assert_eq!(shop.status, MerchantStatus::Onboarding);
     assert!(matches!(
-        m.transition(&shop.merchant_id, MerchantEvent::Activate, "t", None).await,
+        m.transition(&shop.merchant_id, MerchantEvent::Activate, "t", None)
+            .await,
         Err(MerchantError::Invalid(_))
     ));
-    m.update_kyb(&shop.merchant_id, &complete_kyb()).await.unwrap();
-    let active = m.transition(&shop.merchant_id, MerchantEvent::Activate, "t", None).await.unwrap();
+    m.update_kyb(&shop.merchant_id, &complete_kyb())
+        .await
+        .unwrap();
+    let active = m
+        .transition(&shop.merchant_id, MerchantEvent::Activate, "t", None)
+        .await
+        .unwrap();
     assert_eq!(active.status, MerchantStatus::Active);
     // Asking again for the state it is in is a no-op, not an error or a second history row.
-    m.transition(&shop.merchant_id, MerchantEvent::Activate, "t", None).await.unwrap();
-    m.transition(&shop.merchant_id, MerchantEvent::Freeze, "t", Some("chargebacks")).await.unwrap();
+    m.transition(&shop.merchant_id, MerchantEvent::Activate, "t", None)
+        .await
+        .unwrap();
+    m.transition(
+        &shop.merchant_id,
+        MerchantEvent::Freeze,
+        "t",
+        Some("chargebacks"),
+    )
+    .await
+    .unwrap();
     assert!(matches!(
-        m.transition(&shop.merchant_id, MerchantEvent::Activate, "t", None).await,
+        m.transition(&shop.merchant_id, MerchantEvent::Activate, "t", None)
+            .await,
         Err(MerchantError::IllegalTransition(_))
     ));
     let h = m.status_history(&shop.merchant_id).await.unwrap();
@@ -66,7 +83,13 @@ async fn keys_verify_and_are_cached_until_revoked() {
     let shop = m.create("Shop", &Kyb::default()).await.unwrap();
     let signer = PlatformSigner::generate().unwrap();
     let (k, secret, created) = m
-        .add_key(&shop.merchant_id, NewKey::PublicKey { algorithm: Algorithm::Ed25519, pem: &signer.public_key_pem() })
+        .add_key(
+            &shop.merchant_id,
+            NewKey::PublicKey {
+                algorithm: Algorithm::Ed25519,
+                pem: &signer.public_key_pem(),
+            },
+        )
         .await
         .unwrap();
     assert!(created && secret.is_none());
@@ -78,11 +101,20 @@ async fn keys_verify_and_are_cached_until_revoked() {
     let tag = paycore_kernel::crypto::hmac_sha256(secret.expose().as_bytes(), b"msg");
     assert!(auth.key.verify(b"msg", &tag).is_ok());
     m.revoke_key(&shop.merchant_id, &h.key_id).await.unwrap();
-    assert!(matches!(m.auth_key(&shop.merchant_id, &h.key_id).await, Err(MerchantError::KeyNotFound)));
-    assert!(matches!(m.auth_key("unknown", &k.key_id).await, Err(MerchantError::NotFound)));
+    assert!(matches!(
+        m.auth_key(&shop.merchant_id, &h.key_id).await,
+        Err(MerchantError::KeyNotFound)
+    ));
+    assert!(matches!(
+        m.auth_key("unknown", &k.key_id).await,
+        Err(MerchantError::NotFound)
+    ));
     // A key belongs to its merchant only.
     let other = m.create("Other", &Kyb::default()).await.unwrap();
-    assert!(matches!(m.auth_key(&other.merchant_id, &k.key_id).await, Err(MerchantError::KeyNotFound)));
+    assert!(matches!(
+        m.auth_key(&other.merchant_id, &k.key_id).await,
+        Err(MerchantError::KeyNotFound)
+    ));
 }
 
 #[tokio::test]
@@ -97,19 +129,63 @@ async fn contracts_are_versioned_and_fees_follow_them() {
         max_amount: Some(5_000_000),
         status: ContractStatus::Enabled,
     };
-    let c1 = m.set_contract(&shop.merchant_id, Product::NetBank, &terms).await.unwrap();
+    let c1 = m
+        .set_contract(&shop.merchant_id, Product::NetBank, &terms)
+        .await
+        .unwrap();
     assert_eq!(c1.version, 1);
-    assert_eq!(c1.fee_plan().fee(Money::from_minor(50_000, cny)).unwrap().minor(), 310);
-    assert_eq!(m.set_contract(&shop.merchant_id, Product::NetBank, &terms).await.unwrap().version, 1);
+    assert_eq!(
+        c1.fee_plan()
+            .fee(Money::from_minor(50_000, cny))
+            .unwrap()
+            .minor(),
+        310
+    );
+    assert_eq!(
+        m.set_contract(&shop.merchant_id, Product::NetBank, &terms)
+            .await
+            .unwrap()
+            .version,
+        1
+    );
     terms.fee_rate_bps = 30;
-    let c2 = m.set_contract(&shop.merchant_id, Product::NetBank, &terms).await.unwrap();
-    assert_eq!((c2.version, c2.contract_id.clone()), (2, c1.contract_id.clone()));
-    assert_eq!(c2.fee_plan().fee(Money::from_minor(50_000, cny)).unwrap().minor(), 160);
+    let c2 = m
+        .set_contract(&shop.merchant_id, Product::NetBank, &terms)
+        .await
+        .unwrap();
+    assert_eq!(
+        (c2.version, c2.contract_id.clone()),
+        (2, c1.contract_id.clone())
+    );
+    assert_eq!(
+        c2.fee_plan()
+            .fee(Money::from_minor(50_000, cny))
+            .unwrap()
+            .minor(),
+        160
+    );
     terms.fee_rate_bps = 20_000;
-    assert!(m.set_contract(&shop.merchant_id, Product::NetBank, &terms).await.is_err());
-    assert_eq!(m.contract(&shop.merchant_id, Product::NetBank).await.unwrap().unwrap().version, 2);
-    assert!(m.contract(&shop.merchant_id, Product::Alipay).await.unwrap().is_none());
-    assert!(m.set_contract("nope", Product::Alipay, &c1.terms()).await.is_err());
+    assert!(m
+        .set_contract(&shop.merchant_id, Product::NetBank, &terms)
+        .await
+        .is_err());
+    assert_eq!(
+        m.contract(&shop.merchant_id, Product::NetBank)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+    assert!(m
+        .contract(&shop.merchant_id, Product::Alipay)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(m
+        .set_contract("nope", Product::Alipay, &c1.terms())
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -120,5 +196,8 @@ async fn merchant_ids_carry_their_shards_and_their_rows_follow() {
     assert_eq!(id.biz_type(), paycore_kernel::BizType::Merchant);
     let (k, _, _) = m.add_key(&shop.merchant_id, NewKey::Hmac).await.unwrap();
     let kid: paycore_kernel::BizId = k.key_id.parse().unwrap();
-    assert_eq!((kid.db_shard(), kid.table_shard()), (id.db_shard(), id.table_shard()));
+    assert_eq!(
+        (kid.db_shard(), kid.table_shard()),
+        (id.db_shard(), id.table_shard())
+    );
 }

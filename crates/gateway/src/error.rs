@@ -169,12 +169,16 @@ impl From<MerchantError> for ApiError {
 impl From<AcquiringError> for ApiError {
     fn from(e: AcquiringError) -> Self {
         let code = match &e {
-            AcquiringError::Invalid(_) | AcquiringError::ChannelMessage(_) => ErrorCode::InvalidRequest,
+            AcquiringError::Invalid(_) | AcquiringError::ChannelMessage(_) => {
+                ErrorCode::InvalidRequest
+            }
             AcquiringError::NotFound => return ApiError::not_found(),
             AcquiringError::ProductNotEnabled(_) => ErrorCode::ProductNotEnabled,
             AcquiringError::LimitExceeded(_) => ErrorCode::LimitExceeded,
             AcquiringError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
-            AcquiringError::InvalidState(_) | AcquiringError::IllegalTransition(_) => ErrorCode::InvalidState,
+            AcquiringError::InvalidState(_) | AcquiringError::IllegalTransition(_) => {
+                ErrorCode::InvalidState
+            }
             AcquiringError::ExceedsRefundable { .. } => ErrorCode::AmountExceedsRefundable,
             AcquiringError::InsufficientBalance(_) => ErrorCode::InsufficientBalance,
             AcquiringError::RiskRejected(_) => ErrorCode::RiskRejected,

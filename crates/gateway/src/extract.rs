@@ -19,7 +19,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
     async fn from_request(req: Request, app: &AppState) -> Result<Self, ApiError> {
         let bytes = read_body(req.into_body(), app.config.max_body_bytes).await?;
-        let value = serde_json::from_slice(&bytes)
+        // An empty body is an empty object: calls whose fields are all optional need none.
+        let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        let value = serde_json::from_slice(bytes)
             .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))?;
         Ok(JsonBody(value))
     }

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod ledger_api;
 pub mod merchant_api;
 pub mod notify_api;
 pub mod observe;
@@ -113,16 +114,28 @@ pub fn router(app: AppState) -> Router {
     use axum::routing::post;
     let v1_signed = Router::new()
         .route("/v1/merchant", get(merchant_api::whoami))
-        .route("/v1/payments", post(payment_api::create_payment).get(payment_api::find_payment))
+        .route(
+            "/v1/payments",
+            post(payment_api::create_payment).get(payment_api::find_payment),
+        )
         .route("/v1/payments/{id}", get(payment_api::get_payment))
         .route("/v1/payments/{id}/close", post(payment_api::close_payment))
-        .route("/v1/payments/{id}/cancel", post(payment_api::cancel_payment))
-        .route("/v1/refunds", post(payment_api::create_refund).get(payment_api::find_refund))
+        .route(
+            "/v1/payments/{id}/cancel",
+            post(payment_api::cancel_payment),
+        )
+        .route(
+            "/v1/refunds",
+            post(payment_api::create_refund).get(payment_api::find_refund),
+        )
         .route("/v1/refunds/{id}", get(payment_api::get_refund))
         .route("/v1/bills/{day}", get(payment_api::bill))
         .route("/v1/balance", get(payment_api::balance))
         .route("/v1/notifications", get(notify_api::list_notifications))
-        .route("/v1/notifications/{id}/resend", post(notify_api::resend_notification))
+        .route(
+            "/v1/notifications/{id}/resend",
+            post(notify_api::resend_notification),
+        )
         .route("/v1/{*rest}", axum::routing::any(not_found))
         .layer(from_fn_with_state(app.clone(), auth::authenticate));
     let v1 = Router::new()
@@ -134,10 +147,17 @@ pub fn router(app: AppState) -> Router {
         .route("/readyz", get(service::readyz))
         .route("/metrics", get(service::metrics))
         .route("/openapi.json", get(service::openapi))
-        .route("/channels/{channel}/notify", post(payment_api::channel_notify))
-        .route("/channels/{channel}/return", get(payment_api::channel_return))
+        .route(
+            "/channels/{channel}/notify",
+            post(payment_api::channel_notify),
+        )
+        .route(
+            "/channels/{channel}/return",
+            get(payment_api::channel_return),
+        )
         .merge(admin::routes(app.clone()))
         .merge(operations_api::routes(app.clone()))
+        .merge(ledger_api::routes(app.clone()))
         .merge(v1);
     let mut root: Router = root.with_state(app.clone());
     if let Some(sandbox) = &app.sandbox {

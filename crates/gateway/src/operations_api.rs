@@ -14,7 +14,9 @@ use crate::AppState;
 
 fn routing_error(e: paycore_channels::routing::RoutingError) -> ApiError {
     match e {
-        paycore_channels::routing::RoutingError::UnknownChannel(c) => ApiError::new(ErrorCode::NotFound, format!("unknown channel {c}")),
+        paycore_channels::routing::RoutingError::UnknownChannel(c) => {
+            ApiError::new(ErrorCode::NotFound, format!("unknown channel {c}"))
+        }
         paycore_channels::routing::RoutingError::InvalidConfig(m) => ApiError::invalid(m),
         other => ApiError::internal(&other),
     }
@@ -23,7 +25,11 @@ fn routing_error(e: paycore_channels::routing::RoutingError) -> ApiError {
 #[utoipa::path(get, path = "/admin/v1/channels", tag = "operators", responses((status = 200, body = Object)),
     security(("operator" = [])))]
 pub async fn list_channels(State(app): State<AppState>) -> ApiResult<Json<Value>> {
-    let list = app.channel_router.list_channels().await.map_err(routing_error)?;
+    let list = app
+        .channel_router
+        .list_channels()
+        .await
+        .map_err(routing_error)?;
     Ok(Json(json!({ "channels": list })))
 }
 
@@ -62,17 +68,21 @@ pub async fn change_channel(
 
 #[utoipa::path(get, path = "/admin/v1/channels/{channel}/balance", tag = "operators",
     responses((status = 200, body = Object)), security(("operator" = [])))]
-pub async fn channel_balance(State(app): State<AppState>, Path(channel): Path<String>) -> ApiResult<Json<Value>> {
-    let connector = app
-        .acquiring
-        .channels()
-        .get(&channel)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("unknown channel {channel}")))?;
+pub async fn channel_balance(
+    State(app): State<AppState>,
+    Path(channel): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let connector =
+        app.acquiring.channels().get(&channel).ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound, format!("unknown channel {channel}"))
+        })?;
     let balance = connector
         .balance()
         .await
         .map_err(|e| ApiError::new(ErrorCode::ChannelUnavailable, e.to_string()))?;
-    Ok(Json(json!({ "channel": channel, "amount": balance.minor(), "currency": balance.currency().code() })))
+    Ok(Json(
+        json!({ "channel": channel, "amount": balance.minor(), "currency": balance.currency().code() }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -83,12 +93,34 @@ pub struct Limit {
 #[utoipa::path(get, path = "/admin/v1/alerts", tag = "operators", params(("limit" = Option<i64>, Query)),
     responses((status = 200, body = Object)), security(("operator" = [])))]
 pub async fn alerts(State(app): State<AppState>, Query(q): Query<Limit>) -> ApiResult<Json<Value>> {
-    let list = app.acquiring.alerts(q.limit.unwrap_or(100).clamp(1, 1000)).await?;
+    let list = app
+        .acquiring
+        .alerts(q.limit.unwrap_or(100).clamp(1, 1000))
+        .await?;
     let alerts: Vec<Value> = list
         .into_iter()
         .map(|(channel, kind, attempt_id, detail)| json!({"channel": channel, "kind": kind, "attempt_id": attempt_id, "detail": detail}))
         .collect();
     Ok(Json(json!({ "alerts": alerts })))
+}
+
+#[derive(Deserialize)]
+pub struct Day {
+    pub day: String,
+}
+
+#[utoipa::path(get, path = "/admin/v1/reports/daily", tag = "operators", params(("day" = String, Query)),
+    responses((status = 200, body = Object)), security(("operator" = [])))]
+pub async fn daily_report(
+    State(app): State<AppState>,
+    Query(q): Query<Day>,
+) -> ApiResult<Json<Value>> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(&q.day, &fmt).map_err(|_| ApiError::invalid("day must be YYYY-MM-DD"))?;
+    let rows = paycore_core::messages::PaymentStats::day(&app.db, &q.day)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(json!({ "day": q.day, "rows": rows })))
 }
 
 pub fn routes(app: AppState) -> Router<AppState> {
@@ -97,5 +129,9 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/admin/v1/channels/{channel}", post(change_channel))
         .route("/admin/v1/channels/{channel}/balance", get(channel_balance))
         .route("/admin/v1/alerts", get(alerts))
-        .layer(axum::middleware::from_fn_with_state(app, crate::admin::guard))
+        .route("/admin/v1/reports/daily", get(daily_report))
+        .layer(axum::middleware::from_fn_with_state(
+            app,
+            crate::admin::guard,
+        ))
 }

@@ -47,7 +47,14 @@ fn currency(code: &str) -> ApiResult<Currency> {
 }
 
 fn created(is_new: bool, body: Value) -> (StatusCode, Json<Value>) {
-    (if is_new { StatusCode::CREATED } else { StatusCode::OK }, Json(body))
+    (
+        if is_new {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(body),
+    )
 }
 
 #[utoipa::path(post, path = "/v1/payments", tag = "payments", request_body = CreatePayment,
@@ -60,10 +67,19 @@ pub async fn create_payment(
     JsonBody(req): JsonBody<CreatePayment>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let cur = currency(&req.currency)?;
-    if req.settle_currency.as_deref().is_some_and(|s| s != req.currency) {
-        return Err(ApiError::invalid("settlement in another currency is not available yet"));
+    if req
+        .settle_currency
+        .as_deref()
+        .is_some_and(|s| s != req.currency)
+    {
+        return Err(ApiError::invalid(
+            "settlement in another currency is not available yet",
+        ));
     }
-    let product: Product = req.product.parse().map_err(|_| ApiError::invalid(format!("unknown product {:?}", req.product)))?;
+    let product: Product = req
+        .product
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("unknown product {:?}", req.product)))?;
     let (payment, is_new) = app
         .acquiring
         .create_payment(NewPayment {
@@ -72,11 +88,15 @@ pub async fn create_payment(
             amount: Money::from_minor(req.amount.0, cur),
             subject: req.subject,
             product,
-            payer: req.payer.unwrap_or_else(|| Value::Object(Default::default())),
+            payer: req
+                .payer
+                .unwrap_or_else(|| Value::Object(Default::default())),
             notify_url: req.notify_url,
             return_url: req.return_url,
             expire_seconds: req.expire_seconds,
-            metadata: req.metadata.unwrap_or_else(|| Value::Object(Default::default())),
+            metadata: req
+                .metadata
+                .unwrap_or_else(|| Value::Object(Default::default())),
         })
         .await?;
     Ok(created(is_new, payment_json(&payment)))
@@ -89,7 +109,9 @@ pub async fn get_payment(
     Extension(me): Extension<Arc<AuthedMerchant>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(payment_json(&app.acquiring.payment(&me.merchant_id, &id).await?)))
+    Ok(Json(payment_json(
+        &app.acquiring.payment(&me.merchant_id, &id).await?,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -104,8 +126,14 @@ pub async fn find_payment(
     Extension(me): Extension<Arc<AuthedMerchant>>,
     Query(q): Query<ByTradeNo>,
 ) -> ApiResult<Json<Value>> {
-    let no = q.out_trade_no.ok_or_else(|| ApiError::invalid("out_trade_no is required"))?;
-    Ok(Json(payment_json(&app.acquiring.payment_by_out_trade_no(&me.merchant_id, &no).await?)))
+    let no = q
+        .out_trade_no
+        .ok_or_else(|| ApiError::invalid("out_trade_no is required"))?;
+    Ok(Json(payment_json(
+        &app.acquiring
+            .payment_by_out_trade_no(&me.merchant_id, &no)
+            .await?,
+    )))
 }
 
 #[utoipa::path(post, path = "/v1/payments/{id}/close", tag = "payments", responses((status = 200, body = Object)),
@@ -115,7 +143,10 @@ pub async fn close_payment(
     Extension(me): Extension<Arc<AuthedMerchant>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let p = app.acquiring.close_payment(&me.merchant_id, &id, ResultSource::Api).await?;
+    let p = app
+        .acquiring
+        .close_payment(&me.merchant_id, &id, ResultSource::Api)
+        .await?;
     Ok(Json(payment_json(&p)))
 }
 
@@ -152,7 +183,11 @@ pub async fn create_refund(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let payment = match (&req.payment_id, &req.out_trade_no) {
         (Some(id), _) => app.acquiring.payment(&me.merchant_id, id).await?,
-        (None, Some(no)) => app.acquiring.payment_by_out_trade_no(&me.merchant_id, no).await?,
+        (None, Some(no)) => {
+            app.acquiring
+                .payment_by_out_trade_no(&me.merchant_id, no)
+                .await?
+        }
         (None, None) => return Err(ApiError::invalid("payment_id or out_trade_no is required")),
     };
     let cur = match &req.currency {
@@ -180,7 +215,9 @@ pub async fn get_refund(
     Extension(me): Extension<Arc<AuthedMerchant>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(refund_json(&app.acquiring.refund(&me.merchant_id, &id).await?)))
+    Ok(Json(refund_json(
+        &app.acquiring.refund(&me.merchant_id, &id).await?,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -195,14 +232,21 @@ pub async fn find_refund(
     Extension(me): Extension<Arc<AuthedMerchant>>,
     Query(q): Query<ByRefundNo>,
 ) -> ApiResult<Json<Value>> {
-    let no = q.out_refund_no.ok_or_else(|| ApiError::invalid("out_refund_no is required"))?;
-    Ok(Json(refund_json(&app.acquiring.refund_by_out_refund_no(&me.merchant_id, &no).await?)))
+    let no = q
+        .out_refund_no
+        .ok_or_else(|| ApiError::invalid("out_refund_no is required"))?;
+    Ok(Json(refund_json(
+        &app.acquiring
+            .refund_by_out_refund_no(&me.merchant_id, &no)
+            .await?,
+    )))
 }
 
 /// `YYYY-MM-DD` → `yyyymmdd`.
 fn day_number(day: &str) -> ApiResult<i64> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let d = time::Date::parse(day, &fmt).map_err(|_| ApiError::invalid("the day must be YYYY-MM-DD"))?;
+    let d = time::Date::parse(day, &fmt)
+        .map_err(|_| ApiError::invalid("the day must be YYYY-MM-DD"))?;
     Ok(i64::from(d.year()) * 10_000 + i64::from(u8::from(d.month())) * 100 + i64::from(d.day()))
 }
 
@@ -214,7 +258,10 @@ pub async fn bill(
     Extension(me): Extension<Arc<AuthedMerchant>>,
     Path(day): Path<String>,
 ) -> ApiResult<Response> {
-    let csv = app.acquiring.bill(&me.merchant_id, day_number(&day)?).await?;
+    let csv = app
+        .acquiring
+        .bill(&me.merchant_id, day_number(&day)?)
+        .await?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
 }
 
@@ -225,14 +272,24 @@ pub async fn balance(
     Extension(me): Extension<Arc<AuthedMerchant>>,
 ) -> ApiResult<Json<Value>> {
     let balances = app.acquiring.balances(&me.merchant_id).await?;
-    Ok(Json(serde_json::json!({ "merchant_id": me.merchant_id, "balances": balances })))
+    Ok(Json(
+        serde_json::json!({ "merchant_id": me.merchant_id, "balances": balances }),
+    ))
 }
 
-fn inbound(headers: &HeaderMap, body: &[u8], query: Option<String>) -> paycore_channels::InboundNotification {
+fn inbound(
+    headers: &HeaderMap,
+    body: &[u8],
+    query: Option<String>,
+) -> paycore_channels::InboundNotification {
     paycore_channels::InboundNotification {
         headers: headers
             .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_string())))
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_ascii_lowercase(), v.to_string()))
+            })
             .collect(),
         body: body.to_vec(),
         query: query.unwrap_or_default(),
@@ -248,7 +305,11 @@ pub async fn channel_notify(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match app.acquiring.channel_message(&channel, &inbound(&headers, &body, query)).await {
+    match app
+        .acquiring
+        .channel_message(&channel, &inbound(&headers, &body, query))
+        .await
+    {
         Ok((ack, _)) => {
             let status = StatusCode::from_u16(ack.status).unwrap_or(StatusCode::OK);
             (status, [(header::CONTENT_TYPE, ack.content_type)], ack.body).into_response()
@@ -288,5 +349,8 @@ pub async fn channel_return(
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

@@ -71,7 +71,6 @@ impl FromStr for Product {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

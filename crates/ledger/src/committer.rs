@@ -141,8 +141,7 @@ fn retryable(e: &LedgerError) -> bool {
     match e {
         LedgerError::Stale => true,
         LedgerError::Store(paycore_store::StoreError::Sqlx(sqlx::Error::Database(d))) => {
-            d.is_unique_violation()
-                || matches!(d.code().as_deref(), Some("40P01") | Some("40001"))
+            d.is_unique_violation() || matches!(d.code().as_deref(), Some("40P01") | Some("40001"))
         }
         _ => false,
     }

@@ -702,9 +702,9 @@ async fn insert_vouchers(
     }
     let mut ids = HashMap::with_capacity(recorded.len());
     for (i, o) in recorded.iter().enumerate() {
-        let id = by_seq
-            .get(&(i as i64))
-            .ok_or_else(|| LedgerError::Corrupt(format!("voucher {} not inserted", o.voucher_no)))?;
+        let id = by_seq.get(&(i as i64)).ok_or_else(|| {
+            LedgerError::Corrupt(format!("voucher {} not inserted", o.voucher_no))
+        })?;
         ids.insert(o.voucher_no.clone(), *id);
     }
     Ok(ids)

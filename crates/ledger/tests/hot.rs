@@ -140,9 +140,19 @@ async fn concurrent_batches_on_shared_accounts_stay_consistent() {
     let l = &e.ledger;
     let mut accounts = Vec::new();
     for i in 0..10 {
-        accounts.push(NewAccount::internal("220203", &format!("S{i}"), Currency::CNY));
+        accounts.push(NewAccount::internal(
+            "220203",
+            &format!("S{i}"),
+            Currency::CNY,
+        ));
     }
-    let ids: Vec<i64> = l.open_accounts(&accounts).await.unwrap().iter().map(|a| a.id).collect();
+    let ids: Vec<i64> = l
+        .open_accounts(&accounts)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
     let mut tasks = Vec::new();
     for t in 0..8usize {
         let l = l.clone();
@@ -154,8 +164,17 @@ async fn concurrent_batches_on_shared_accounts_stay_consistent() {
                         // Ids overlap between tasks: each id posts once whoever wins.
                         let no = format!("c{}-{}", b, (i + t * 7) % 60);
                         let (x, y) = (ids[(i + b) % 10], ids[(i * 3 + t + 1) % 10]);
-                        let (x, y) = if x == y { (x, ids[(i + 5) % 10]) } else { (x, y) };
-                        Voucher::new(&no, "X", "c", vec![Leg::debit(x, cny(1)), Leg::credit(y, cny(1))])
+                        let (x, y) = if x == y {
+                            (x, ids[(i + 5) % 10])
+                        } else {
+                            (x, y)
+                        };
+                        Voucher::new(
+                            &no,
+                            "X",
+                            "c",
+                            vec![Leg::debit(x, cny(1)), Leg::credit(y, cny(1))],
+                        )
                     })
                     .collect();
                 let r = l.post(vs).await.unwrap();
@@ -188,18 +207,44 @@ async fn a_second_process_changing_accounts_is_never_missed() {
     const U1: &str = "224103:U1:CNY";
     const RECV: &str = "112201:CMB:CNY";
     let t = |no: &str, from: &str, to: &str, x: i64| {
-        Voucher::new(no, "X", "b", vec![Leg::debit(from, cny(x)), Leg::credit(to, cny(x))])
+        Voucher::new(
+            no,
+            "X",
+            "b",
+            vec![Leg::debit(from, cny(x)), Leg::credit(to, cny(x))],
+        )
     };
     // l1 caches U1 while funding it.
     assert!(l1.post(vec![t("a1", RECV, U1, 1_000)]).await.unwrap()[0].is_ok());
     // l2 moves money out and freezes U1; l1 must see both.
     assert!(l2.post(vec![t("b1", U1, RECV, 600)]).await.unwrap()[0].is_ok());
-    let r = l1.post(vec![t("a2", U1, RECV, 500)]).await.unwrap().remove(0);
-    assert!(matches!(r, Err(paycore_ledger::PostError::Overdraft { available: 400, .. })), "{r:?}");
-    l2.set_account_status(U1, paycore_ledger::AccountEvent::Freeze).await.unwrap();
-    let r = l1.post(vec![t("a3", U1, RECV, 100)]).await.unwrap().remove(0);
-    assert!(matches!(r, Err(paycore_ledger::PostError::AccountFrozen { .. })), "{r:?}");
-    l2.set_account_status(U1, paycore_ledger::AccountEvent::Unfreeze).await.unwrap();
+    let r = l1
+        .post(vec![t("a2", U1, RECV, 500)])
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(
+        matches!(
+            r,
+            Err(paycore_ledger::PostError::Overdraft { available: 400, .. })
+        ),
+        "{r:?}"
+    );
+    l2.set_account_status(U1, paycore_ledger::AccountEvent::Freeze)
+        .await
+        .unwrap();
+    let r = l1
+        .post(vec![t("a3", U1, RECV, 100)])
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(
+        matches!(r, Err(paycore_ledger::PostError::AccountFrozen { .. })),
+        "{r:?}"
+    );
+    l2.set_account_status(U1, paycore_ledger::AccountEvent::Unfreeze)
+        .await
+        .unwrap();
     assert!(l1.post(vec![t("a4", U1, RECV, 400)]).await.unwrap()[0].is_ok());
     assert_eq!(bal(l1, U1).await, 0);
     assert!(l1.verify().await.unwrap().ok());

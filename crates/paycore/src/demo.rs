@@ -79,14 +79,17 @@ Demo merchant ready (sandbox). Credentials are also in the data directory's demo
   key_id       {kid}
   HMAC secret  {secret}
 
-Send a signed request (bash, openssl, curl):
+Send signed requests (bash, openssl, curl):
 
 MID={mid}
 KID={kid}
 SECRET={secret}
-TS=$(date +%s); NONCE=$(openssl rand -hex 16)
-SIG=$(printf 'GET\n/v1/merchant\n%s\n%s\n\n' "$TS" "$NONCE" | openssl dgst -sha256 -hmac "$SECRET" -binary | base64)
-curl -s {base_url}/v1/merchant -H "Authorization: PAYCORE-HMAC-SHA256 merchant_id=\"$MID\",key_id=\"$KID\",timestamp=\"$TS\",nonce=\"$NONCE\",signature=\"$SIG\""
+sign() {{ TS=$(date +%s); NONCE=$(openssl rand -hex 16)
+  SIG=$(printf '%s\n%s\n%s\n%s\n%s\n' "$1" "$2" "$TS" "$NONCE" "$3" | openssl dgst -sha256 -hmac "$SECRET" -binary | base64)
+  echo "PAYCORE-HMAC-SHA256 merchant_id=\"$MID\",key_id=\"$KID\",timestamp=\"$TS\",nonce=\"$NONCE\",signature=\"$SIG\""; }}
+curl -s {base_url}/v1/merchant -H "Authorization: $(sign GET /v1/merchant '')"
+BODY='{{"out_trade_no":"ORDER-1","amount":1999,"currency":"CNY","subject":"Green tea","product":"ALIPAY"}}'
+curl -s {base_url}/v1/payments -H "Authorization: $(sign POST /v1/payments "$BODY")" -d "$BODY"
 "#,
         mid = c.merchant_id,
         kid = c.key_id,

@@ -187,8 +187,8 @@ impl Platform {
     }
 }
 
-/// The background work of a serving node: gateway upkeep, merchant notifications, and the
-/// acquiring jobs (query-back, expiry, automatic refunds). All stop when `shutdown` fires.
+/// The background work of a serving node: gateway upkeep, merchant notifications, the
+/// acquiring jobs (query-back, expiry, automatic refunds) and the outbox subscribers. All stop when `shutdown` fires.
 pub fn spawn_workers(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -200,7 +200,14 @@ pub fn spawn_workers(state: &AppState, shutdown: tokio::sync::watch::Receiver<bo
     );
     let acquiring = state.acquiring.clone();
     let jobs_stop = stopped(shutdown.clone());
+    let bus = paycore_core::messages::Bus::new(
+        state.db.clone(),
+        state.clock.clone(),
+        vec![Arc::new(paycore_core::messages::PaymentStats)],
+    );
+    let bus_stop = stopped(shutdown.clone());
     vec![
+        tokio::spawn(async move { bus.run(std::time::Duration::from_millis(500), bus_stop).await }),
         paycore_gateway::spawn_upkeep(state.clone()),
         state.notifier.spawn(stopped(shutdown.clone())),
         tokio::spawn(async move {

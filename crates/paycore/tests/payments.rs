@@ -120,6 +120,14 @@ async fn net_bank_payment_by_the_bank_page_return_and_notification() {
     assert_eq!(events[0]["data"]["status"], "succeeded");
     let history = send(&s, &m, "GET", &format!("/v1/notifications?object_id={id}"), b"").await.json();
     assert_eq!(history["notifications"][0]["status"], "delivered", "{history}");
+    // The outbox's subscriber counted it in the day's statistics.
+    let day = time::OffsetDateTime::now_utc().date().to_string();
+    eventually("the daily statistics", || async {
+        let (_, report) = admin(&s, "GET", &format!("/admin/v1/reports/daily?day={day}"), None).await;
+        report["rows"].as_array().is_some_and(|rows| rows.iter().any(|r| r["merchant_id"] == m.merchant_id.as_str()
+            && r["product"] == "NET_BANK" && r["succeeded_count"] == 1 && r["succeeded_amount"] == 50000 && r["fee_amount"] == 300))
+    })
+    .await;
     // The merchant's balance holds the amount less the fee.
     let bal = send(&s, &m, "GET", "/v1/balance", b"").await.json();
     assert_eq!(bal["balances"][0]["pending_settlement"], 49700, "{bal}");

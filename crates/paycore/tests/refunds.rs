@@ -237,3 +237,60 @@ async fn forged_channel_notifications_are_recorded_never_applied() {
     let (_, alerts) = admin(&s, "GET", "/admin/v1/alerts", None).await;
     assert!(alerts["alerts"].as_array().unwrap().len() >= 2, "{alerts}");
 }
+
+#[tokio::test]
+async fn cancel_is_only_for_the_payments_accounting_day() {
+    let s = TestServer::start_with(fast()).await.unwrap();
+    let m = shop(&s).await;
+    let id = paid(&s, &m, "D-1", 3000).await;
+    // Day-end closes the day (its checks pass on the books the payment wrote).
+    let report = paycore_ledger::dayend::run_now(&s.platform.ledger).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.closed.len(), 1);
+    let r = send(&s, &m, "POST", &format!("/v1/payments/{id}/cancel"), b"").await;
+    assert_eq!((r.status, r.code().as_str()), (409, "INVALID_STATE"), "{}", String::from_utf8_lossy(&r.body));
+    // A refund is the way now.
+    let r = refund(&s, &m, &id, "D-RF", 3000).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[tokio::test]
+async fn a_result_with_another_amount_is_an_alert_and_never_applied() {
+    let s = TestServer::start_with(fast()).await.unwrap();
+    let m = shop(&s).await;
+    let p = send(&s, &m, "POST", "/v1/payments", json!({"out_trade_no": "A-1", "amount": 1000, "currency": "CNY", "subject": "x", "product": "ALIPAY"}).to_string().as_bytes()).await.json();
+    let id = p["id"].as_str().unwrap().to_string();
+    let attempt: String = paycore_store::Row::try_get(
+        &sqlx::query("SELECT attempt_id FROM payments WHERE payment_id = $1").bind(&id).fetch_one(s.platform.db.reader()).await.unwrap(),
+        "attempt_id",
+    )
+    .unwrap();
+    let cny = paycore_kernel::Currency::from_code("CNY").unwrap();
+    let wrong = paycore_core::acquiring::ChannelResult::Succeeded { channel_txn_id: "T1".into(), amount: paycore_kernel::Money::from_minor(10, cny) };
+    let err = s.state.acquiring.apply_payment_result(&attempt, wrong, paycore_core::acquiring::ResultSource::Notify).await;
+    assert!(err.is_err());
+    assert_eq!(get(&s, &m, &format!("/v1/payments/{id}")).await["status"], "created");
+    let (_, alerts) = admin(&s, "GET", "/admin/v1/alerts", None).await;
+    assert!(alerts["alerts"].as_array().unwrap().iter().any(|a| a["kind"] == "amount_mismatch"), "{alerts}");
+}
+
+#[tokio::test]
+async fn operators_switch_channels_off_and_on() {
+    let s = TestServer::start_with(fast()).await.unwrap();
+    let m = shop(&s).await;
+    let (st, off) = admin(&s, "POST", "/admin/v1/channels/sandbox-alipay", Some(json!({"enabled": false, "weight": 7}))).await;
+    assert_eq!(st, 200, "{off}");
+    assert_eq!((off["enabled"].as_bool(), off["weight"].as_u64()), (Some(false), Some(7)), "{off}");
+    let r = send(&s, &m, "POST", "/v1/payments", json!({"out_trade_no": "W-1", "amount": 100, "currency": "CNY", "subject": "x", "product": "ALIPAY"}).to_string().as_bytes()).await;
+    assert_eq!((r.status, r.code().as_str()), (503, "CHANNEL_UNAVAILABLE"));
+    admin(&s, "POST", "/admin/v1/channels/sandbox-alipay", Some(json!({"enabled": true}))).await;
+    let r = send(&s, &m, "POST", "/v1/payments", json!({"out_trade_no": "W-1", "amount": 100, "currency": "CNY", "subject": "x", "product": "ALIPAY"}).to_string().as_bytes()).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let (st, _) = admin(&s, "POST", "/admin/v1/channels/no-such", Some(json!({"enabled": true}))).await;
+    assert_eq!(st, 404);
+    let (st, list) = admin(&s, "GET", "/admin/v1/channels", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(list["channels"].as_array().unwrap().len(), 5, "{list}");
+    let (st, bal) = admin(&s, "GET", "/admin/v1/channels/sandbox-alipay/balance", None).await;
+    assert_eq!((st, bal["currency"].as_str()), (200, Some("CNY")), "{bal}");
+}

@@ -128,7 +128,8 @@ CREATE TABLE ledger_entries (
 );
 CREATE INDEX ledger_entries_voucher ON ledger_entries (voucher_id);
 CREATE INDEX ledger_entries_account ON ledger_entries (account_id, id);
-CREATE INDEX ledger_entries_day ON ledger_entries (day, account_id);
+-- By day alone: new entries append at the end of it (day-end groups them by account itself).
+CREATE INDEX ledger_entries_day ON ledger_entries (day);
 
 -- Buffered flows (缓冲记账): written with the entry, applied to the balance by the summarizer,
 -- which deletes them in the same transaction — so each flow is applied exactly once.

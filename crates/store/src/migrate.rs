@@ -15,9 +15,22 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (3, "gateway", include_str!("../migrations/0003_gateway.sql")),
     (4, "ledger", include_str!("../migrations/0004_ledger.sql")),
-    (5, "channels", include_str!("../migrations/0005_channels.sql")),
+    (
+        5,
+        "channels",
+        include_str!("../migrations/0005_channels.sql"),
+    ),
     (6, "notify", include_str!("../migrations/0006_notify.sql")),
-    (7, "acquiring", include_str!("../migrations/0007_acquiring.sql")),
+    (
+        7,
+        "acquiring",
+        include_str!("../migrations/0007_acquiring.sql"),
+    ),
+    (
+        8,
+        "messages",
+        include_str!("../migrations/0008_messages.sql"),
+    ),
 ];
 
 fn dialect(engine: Engine, sql: &str) -> String {

@@ -22,8 +22,9 @@ async fn migrations_apply_once() {
 async fn sequence_blocks_never_overlap_even_concurrently() {
     let t = testing::migrated().await.unwrap();
     let day = time::macros::date!(2026 - 11 - 22);
-    let sources: Vec<Arc<DbSequenceSource>> =
-        (0..4).map(|_| Arc::new(DbSequenceSource::new(t.db.clone()))).collect();
+    let sources: Vec<Arc<DbSequenceSource>> = (0..4)
+        .map(|_| Arc::new(DbSequenceSource::new(t.db.clone())))
+        .collect();
     let mut tasks = Vec::new();
     for src in sources {
         tasks.push(tokio::spawn(async move {
@@ -47,7 +48,12 @@ async fn sequence_blocks_never_overlap_even_concurrently() {
     // Another day and another business type have sequences of their own.
     let src = DbSequenceSource::new(t.db.clone());
     assert_eq!(src.reserve(day, BizType::Refund, 10).await.unwrap(), 1);
-    assert_eq!(src.reserve(day.next_day().unwrap(), BizType::Payment, 10).await.unwrap(), 1);
+    assert_eq!(
+        src.reserve(day.next_day().unwrap(), BizType::Payment, 10)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 async fn append(db: &Db, id: &str) -> bool {
@@ -77,14 +83,29 @@ async fn outbox_is_idempotent_and_subscribers_keep_offsets() {
     assert!(append(&t, "E2").await);
     // An event written in a rolled-back transaction never existed.
     let mut tx = t.begin().await.unwrap();
-    outbox::append(&mut tx, &NewEvent { event_id: "E3", topic: "x", aggregate_id: "P1", shard_key: "M1", payload: "{}", created_at: 1 })
-        .await
-        .unwrap();
+    outbox::append(
+        &mut tx,
+        &NewEvent {
+            event_id: "E3",
+            topic: "x",
+            aggregate_id: "P1",
+            shard_key: "M1",
+            payload: "{}",
+            created_at: 1,
+        },
+    )
+    .await
+    .unwrap();
     tx.rollback().await.unwrap();
 
     let seen = outbox::pending(&t, "risk", 10).await.unwrap();
-    assert_eq!(seen.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(), ["E1", "E2"]);
-    outbox::acknowledge(&t, "risk", seen[0].seq, 5).await.unwrap();
+    assert_eq!(
+        seen.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+        ["E1", "E2"]
+    );
+    outbox::acknowledge(&t, "risk", seen[0].seq, 5)
+        .await
+        .unwrap();
     let rest = outbox::pending(&t, "risk", 10).await.unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].event_id, "E2");
@@ -97,7 +118,9 @@ async fn outbox_is_idempotent_and_subscribers_keep_offsets() {
 
 async fn enqueue(db: &Db, key: &str, run_at: i64) -> bool {
     let mut tx = db.begin().await.unwrap();
-    let added = jobs::enqueue(&mut tx, "query-back", key, "{}", run_at).await.unwrap();
+    let added = jobs::enqueue(&mut tx, "query-back", key, "{}", run_at)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     added
 }
@@ -109,22 +132,60 @@ async fn jobs_lease_retry_and_fence() {
     assert!(!enqueue(&t, "a", 100).await, "idempotent by key");
     assert!(enqueue(&t, "b", 500).await);
     // Only due jobs are claimed.
-    let got = jobs::claim(&t, "query-back", "w1", 200, 1000, 10).await.unwrap();
-    assert_eq!(got.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(), ["a"]);
+    let got = jobs::claim(&t, "query-back", "w1", 200, 1000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
     assert_eq!(got[0].attempts, 1);
     // While leased, nobody else gets it; after the lease runs out, another worker does.
-    assert!(jobs::claim(&t, "query-back", "w2", 300, 1000, 10).await.unwrap().is_empty());
-    let taken = jobs::claim(&t, "query-back", "w2", 1300, 1000, 10).await.unwrap();
-    assert_eq!(taken.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert!(jobs::claim(&t, "query-back", "w2", 300, 1000, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let taken = jobs::claim(&t, "query-back", "w2", 1300, 1000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        taken.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
     // The first worker lost its lease: its late result is refused.
-    assert!(!jobs::finish(&t, got[0].id, "w1", JobStatus::Done, None, 1400).await.unwrap());
-    assert!(jobs::reschedule(&t, taken[0].id, "w2", 5000, Some("channel timeout"), 1400).await.unwrap());
-    assert!(jobs::finish(&t, taken[1].id, "w2", JobStatus::Done, None, 1400).await.unwrap());
+    assert!(
+        !jobs::finish(&t, got[0].id, "w1", JobStatus::Done, None, 1400)
+            .await
+            .unwrap()
+    );
+    assert!(
+        jobs::reschedule(&t, taken[0].id, "w2", 5000, Some("channel timeout"), 1400)
+            .await
+            .unwrap()
+    );
+    assert!(
+        jobs::finish(&t, taken[1].id, "w2", JobStatus::Done, None, 1400)
+            .await
+            .unwrap()
+    );
     let a = jobs::get(&t, "query-back", "a").await.unwrap().unwrap();
-    assert_eq!((a.status, a.run_at, a.attempts), (JobStatus::Pending, 5000, 2));
+    assert_eq!(
+        (a.status, a.run_at, a.attempts),
+        (JobStatus::Pending, 5000, 2)
+    );
     assert_eq!(a.last_error.as_deref(), Some("channel timeout"));
-    assert_eq!(jobs::get(&t, "query-back", "b").await.unwrap().unwrap().status, JobStatus::Done);
-    assert!(jobs::claim(&t, "other-kind", "w3", 9999, 1000, 10).await.unwrap().is_empty());
+    assert_eq!(
+        jobs::get(&t, "query-back", "b")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        JobStatus::Done
+    );
+    assert!(jobs::claim(&t, "other-kind", "w3", 9999, 1000, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// Several claimers (separate pools, as separate processes would have) never get the same job.
@@ -141,12 +202,16 @@ async fn concurrent_claimers_take_disjoint_jobs() {
             let owner = format!("worker-{w}");
             let mut mine = Vec::new();
             loop {
-                let got = jobs::claim(&db, "query-back", &owner, 10, 60_000, 7).await.unwrap();
+                let got = jobs::claim(&db, "query-back", &owner, 10, 60_000, 7)
+                    .await
+                    .unwrap();
                 if got.is_empty() {
                     break;
                 }
                 for j in got {
-                    assert!(jobs::finish(&db, j.id, &owner, JobStatus::Done, None, 11).await.unwrap());
+                    assert!(jobs::finish(&db, j.id, &owner, JobStatus::Done, None, 11)
+                        .await
+                        .unwrap());
                     mine.push(j.key);
                 }
             }

@@ -16,7 +16,7 @@ use paycore_store::{jobs, Engine, Row, Tx};
 use serde_json::json;
 
 use super::model::*;
-use super::{AcquiringError, Acquiring};
+use super::{Acquiring, AcquiringError};
 use crate::merchant::{ContractStatus, MerchantStatus};
 use crate::notify::{self, NewNotification};
 use crate::product::Product;
@@ -93,10 +93,21 @@ impl ResultSource {
 /// A channel's word on an attempt, from whichever source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelResult {
-    Succeeded { channel_txn_id: String, amount: Money },
-    Failed { code: String, message: String },
-    Pending { next_action: Option<NextAction>, channel_txn_id: Option<String> },
-    Unknown { reason: String },
+    Succeeded {
+        channel_txn_id: String,
+        amount: Money,
+    },
+    Failed {
+        code: String,
+        message: String,
+    },
+    Pending {
+        next_action: Option<NextAction>,
+        channel_txn_id: Option<String>,
+    },
+    Unknown {
+        reason: String,
+    },
     /// Closed or reversed at the channel: nobody was charged.
     Canceled,
 }
@@ -114,17 +125,36 @@ impl ChannelResult {
 
     pub(crate) fn from_pay(o: PayOutcome) -> (Self, bool) {
         match o {
-            PayOutcome::Succeeded { channel_txn_id, amount } => {
-                (ChannelResult::Succeeded { channel_txn_id, amount }, false)
-            }
-            PayOutcome::Failed { code, message, safe_to_retry_elsewhere } => {
-                (ChannelResult::Failed { code, message }, safe_to_retry_elsewhere)
-            }
-            PayOutcome::Pending { next_action, channel_txn_id } => (
+            PayOutcome::Succeeded {
+                channel_txn_id,
+                amount,
+            } => (
+                ChannelResult::Succeeded {
+                    channel_txn_id,
+                    amount,
+                },
+                false,
+            ),
+            PayOutcome::Failed {
+                code,
+                message,
+                safe_to_retry_elsewhere,
+            } => (
+                ChannelResult::Failed { code, message },
+                safe_to_retry_elsewhere,
+            ),
+            PayOutcome::Pending {
+                next_action,
+                channel_txn_id,
+            } => (
                 ChannelResult::Pending {
                     next_action: next_action.map(|a| match a {
-                        paycore_channels::NextAction::Redirect { url } => NextAction::Redirect { url },
-                        paycore_channels::NextAction::QrCode { code } => NextAction::QrCode { code },
+                        paycore_channels::NextAction::Redirect { url } => {
+                            NextAction::Redirect { url }
+                        }
+                        paycore_channels::NextAction::QrCode { code } => {
+                            NextAction::QrCode { code }
+                        }
                     }),
                     channel_txn_id,
                 },
@@ -138,7 +168,9 @@ impl ChannelResult {
 pub(crate) const PAY_VOUCHER: &str = "PAY_BANK";
 
 fn valid_no(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 fn valid_url(s: &str) -> bool {
@@ -152,7 +184,10 @@ impl Acquiring {
         // 1. validate
         self.validate(&req)?;
         let hash = req.hash();
-        if let Some(existing) = self.by_out_trade_no(&req.merchant_id, &req.out_trade_no).await? {
+        if let Some(existing) = self
+            .by_out_trade_no(&req.merchant_id, &req.out_trade_no)
+            .await?
+        {
             return same_request(existing, &hash);
         }
         let merchant = self.merchants.get(&req.merchant_id).await?;
@@ -171,7 +206,9 @@ impl Acquiring {
             .ok_or_else(|| AcquiringError::ProductNotEnabled(req.product.to_string()))?;
         if contract.fixed_fee.currency() == req.amount.currency() {
             let minor = req.amount.minor();
-            if contract.min_amount.is_some_and(|m| minor < m) || contract.max_amount.is_some_and(|m| minor > m) {
+            if contract.min_amount.is_some_and(|m| minor < m)
+                || contract.max_amount.is_some_and(|m| minor > m)
+            {
                 return Err(AcquiringError::LimitExceeded(format!(
                     "amount {} is outside the contract's limits ({:?}..{:?})",
                     minor, contract.min_amount, contract.max_amount
@@ -179,8 +216,16 @@ impl Acquiring {
             }
         }
         let fee = contract.fee_plan().fee(req.amount)?;
+        tracing::info!(target: "digest.biz", biz = "payment", step = "1.validate", code = "OK", merchant = %req.merchant_id,
+            out_trade_no = %req.out_trade_no, amount = req.amount.minor(), currency = req.amount.currency().code(),
+            product = req.product.as_str(), fee = fee.minor());
         // 2. route
-        let payer_key = req.payer.get("phone").or(req.payer.get("member_id")).and_then(|v| v.as_str()).map(str::to_string);
+        let payer_key = req
+            .payer
+            .get("phone")
+            .or(req.payer.get("member_id"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
         let mut ctx = RouteContext {
             merchant_id: req.merchant_id.clone(),
             product: req.product,
@@ -193,14 +238,21 @@ impl Acquiring {
             .choose(&ctx)
             .await
             .map_err(|e| AcquiringError::ChannelUnavailable(e.to_string()))?;
-        tracing::info!(target: "digest.biz", biz = "payment", step = "route", channel = %decision.channel,
+        tracing::info!(target: "digest.biz", biz = "payment", step = "2.route", channel = %decision.channel,
             reasons = %decision.reasons.join("; "), merchant = %req.merchant_id, amount = req.amount.minor(),
             currency = req.amount.currency().code(), product = req.product.as_str());
         // 3. create order (with its first attempt, its expiry and its query-back)
         let payment_id = self.ids.next(BizType::Payment, &req.merchant_id).await?;
-        let attempt_id = self.ids.next(BizType::ChannelAttempt, &req.merchant_id).await?;
+        let attempt_id = self
+            .ids
+            .next(BizType::ChannelAttempt, &req.merchant_id)
+            .await?;
         let now = self.now();
-        let expire_at = now + req.expire_seconds.unwrap_or(self.config.default_expire_seconds) * 1000;
+        let expire_at = now
+            + req
+                .expire_seconds
+                .unwrap_or(self.config.default_expire_seconds)
+                * 1000;
         let mut tx = self.db.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO payments (payment_id, merchant_id, out_trade_no, request_hash, product, amount,
@@ -240,18 +292,54 @@ impl Acquiring {
                 .ok_or(AcquiringError::NotFound)?;
             return same_request(existing, &hash);
         }
-        history(&mut tx, payment_id.as_str(), None, PaymentStatus::Created, "create", ResultSource::Api, now).await?;
-        self.insert_attempt(&mut tx, attempt_id.as_str(), "pay", payment_id.as_str(), None, &req.merchant_id, &decision.channel, req.amount).await?;
-        jobs::enqueue(&mut tx, super::jobs::EXPIRE, payment_id.as_str(), "{}", expire_at).await?;
+        history(
+            &mut tx,
+            payment_id.as_str(),
+            None,
+            PaymentStatus::Created,
+            "create",
+            ResultSource::Api,
+            now,
+        )
+        .await?;
+        self.insert_attempt(
+            &mut tx,
+            attempt_id.as_str(),
+            "pay",
+            payment_id.as_str(),
+            None,
+            &req.merchant_id,
+            &decision.channel,
+            req.amount,
+        )
+        .await?;
+        jobs::enqueue(
+            &mut tx,
+            super::jobs::EXPIRE,
+            payment_id.as_str(),
+            "{}",
+            expire_at,
+        )
+        .await?;
         tx.commit().await?;
-        tracing::info!(target: "digest.biz", biz = "payment", from = "-", to = "created", code = "OK",
+        tracing::info!(target: "digest.biz", biz = "payment", step = "3.create_order", from = "-", to = "created", code = "OK",
             payment_id = %payment_id, amount = req.amount.minor(), currency = req.amount.currency().code(),
             product = req.product.as_str(), channel = %decision.channel);
         let mut payment = self.payment_by_id(payment_id.as_str()).await?;
         // 4. risk
-        if let Err(reason) = self.risk.assess(&payment) {
-            self.apply_payment_result(attempt_id.as_str(), ChannelResult::Failed { code: "RISK_REJECTED".into(), message: reason.clone() }, ResultSource::Api)
-                .await?;
+        let risk = self.risk.assess(&payment);
+        tracing::info!(target: "digest.biz", biz = "payment", step = "4.risk", payment_id = %payment.payment_id,
+            code = if risk.is_ok() { "ALLOW" } else { "RISK_REJECTED" });
+        if let Err(reason) = risk {
+            self.apply_payment_result(
+                attempt_id.as_str(),
+                ChannelResult::Failed {
+                    code: "RISK_REJECTED".into(),
+                    message: reason.clone(),
+                },
+                ResultSource::Api,
+            )
+            .await?;
             return Err(AcquiringError::RiskRejected(reason));
         }
         // 5–7. call the channel, update the order, publish (inside apply); a failure that
@@ -265,8 +353,21 @@ impl Acquiring {
                 if let Ok(next) = self.router.choose(&ctx).await {
                     tracing::info!(target: "digest.biz", biz = "payment", step = "retry", from_channel = %channel,
                         to_channel = %next.channel, code = %code, message = %message, payment_id = %payment.payment_id);
-                    let new_attempt = self.ids.next(BizType::ChannelAttempt, &req.merchant_id).await?;
-                    if self.switch_attempt(&payment, &attempt, &new_attempt, &next.channel, code, message).await? {
+                    let new_attempt = self
+                        .ids
+                        .next(BizType::ChannelAttempt, &req.merchant_id)
+                        .await?;
+                    if self
+                        .switch_attempt(
+                            &payment,
+                            &attempt,
+                            &new_attempt,
+                            &next.channel,
+                            code,
+                            message,
+                        )
+                        .await?
+                    {
                         attempt = new_attempt;
                         channel = next.channel;
                         payment = self.payment_by_id(&payment.payment_id).await?;
@@ -274,7 +375,9 @@ impl Acquiring {
                     }
                 }
             }
-            let payment = self.apply_payment_result(attempt.as_str(), result, ResultSource::Sync).await?;
+            let payment = self
+                .apply_payment_result(attempt.as_str(), result, ResultSource::Sync)
+                .await?;
             return Ok((payment, true));
         }
     }
@@ -291,14 +394,25 @@ impl Acquiring {
             return bad("subject must be 1 to 256 characters".into());
         }
         if !CHANNEL_PRODUCTS.contains(&req.product) {
-            return bad(format!("product {} is not available on this server yet", req.product));
+            return bad(format!(
+                "product {} is not available on this server yet",
+                req.product
+            ));
         }
-        for (name, url) in [("notify_url", &req.notify_url), ("return_url", &req.return_url)] {
+        for (name, url) in [
+            ("notify_url", &req.notify_url),
+            ("return_url", &req.return_url),
+        ] {
             if url.as_deref().is_some_and(|u| !valid_url(u)) {
-                return bad(format!("{name} must be an http(s) URL of at most 512 characters"));
+                return bad(format!(
+                    "{name} must be an http(s) URL of at most 512 characters"
+                ));
             }
         }
-        if req.expire_seconds.is_some_and(|s| !(60..=7 * 86_400).contains(&s)) {
+        if req
+            .expire_seconds
+            .is_some_and(|s| !(60..=7 * 86_400).contains(&s))
+        {
             return bad("expire_seconds must be between 60 and 604800".into());
         }
         if !req.payer.is_object() || !req.metadata.is_object() {
@@ -307,7 +421,9 @@ impl Acquiring {
         if req.metadata.to_string().len() > 4096 {
             return bad("metadata is larger than 4096 bytes".into());
         }
-        if req.product == Product::PhoneBill && req.payer.get("phone").and_then(|p| p.as_str()).is_none() {
+        if req.product == Product::PhoneBill
+            && req.payer.get("phone").and_then(|p| p.as_str()).is_none()
+        {
             return bad("PHONE_BILL needs payer.phone".into());
         }
         Ok(())
@@ -343,7 +459,11 @@ impl Acquiring {
         .execute(&mut **tx)
         .await?;
         let first = self.config.query_back.delay(0).unwrap_or(5_000);
-        let kind = if refund_id.is_some() { super::jobs::REFUND_QUERY } else { super::jobs::QUERY };
+        let kind = if refund_id.is_some() {
+            super::jobs::REFUND_QUERY
+        } else {
+            super::jobs::QUERY
+        };
         jobs::enqueue(tx, kind, attempt_id, "{}", now + first).await?;
         Ok(())
     }
@@ -384,15 +504,35 @@ impl Acquiring {
         .bind(old.as_str())
         .execute(&mut *tx)
         .await?;
-        self.insert_attempt(&mut tx, new.as_str(), "pay", &payment.payment_id, None, &payment.merchant_id, channel, payment.amount)
-            .await?;
+        self.insert_attempt(
+            &mut tx,
+            new.as_str(),
+            "pay",
+            &payment.payment_id,
+            None,
+            &payment.merchant_id,
+            channel,
+            payment.amount,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    async fn call_pay(&self, payment: &Payment, attempt: &BizId, channel: &str) -> (ChannelResult, bool) {
+    async fn call_pay(
+        &self,
+        payment: &Payment,
+        attempt: &BizId,
+        channel: &str,
+    ) -> (ChannelResult, bool) {
         let Some(connector) = self.channels.get(channel) else {
-            return (ChannelResult::Failed { code: "CHANNEL_UNAVAILABLE".into(), message: format!("no connector {channel}") }, true);
+            return (
+                ChannelResult::Failed {
+                    code: "CHANNEL_UNAVAILABLE".into(),
+                    message: format!("no connector {channel}"),
+                },
+                true,
+            );
         };
         let req = PayRequest {
             attempt_id: *attempt,
@@ -401,30 +541,68 @@ impl Acquiring {
             amount: payment.amount,
             subject: payment.subject.clone(),
             payer: PayerInfo {
-                phone: payment.payer.get("phone").and_then(|v| v.as_str()).map(str::to_string),
-                member_id: payment.payer.get("member_id").and_then(|v| v.as_str()).map(str::to_string),
-                client_ip: payment.payer.get("client_ip").and_then(|v| v.as_str()).map(str::to_string),
+                phone: payment
+                    .payer
+                    .get("phone")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string),
+                member_id: payment
+                    .payer
+                    .get("member_id")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string),
+                client_ip: payment
+                    .payer
+                    .get("client_ip")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string),
                 ..PayerInfo::default()
             },
-            return_url: Some(format!("{}/channels/{channel}/return", self.config.platform_base_url)),
+            return_url: Some(format!(
+                "{}/channels/{channel}/return",
+                self.config.platform_base_url
+            )),
             notify_url: paycore_channels::notify_url(&self.config.platform_base_url, channel),
             expire_at: time::OffsetDateTime::from_unix_timestamp(payment.expire_at / 1000).ok(),
         };
         let started = Instant::now();
         let outcome = connector.pay(&req).await;
         let latency = started.elapsed();
+        let code = match &outcome {
+            Ok(PayOutcome::Succeeded { .. }) => "SUCCEEDED".to_string(),
+            Ok(PayOutcome::Pending { .. }) => "PENDING".to_string(),
+            Ok(PayOutcome::Unknown { .. }) => "UNKNOWN".to_string(),
+            Ok(PayOutcome::Failed { code, .. }) => code.clone(),
+            Err(_) => "NOT_SENT".to_string(),
+        };
+        tracing::info!(target: "digest.biz", biz = "payment", step = "5.call_channel", channel, code = %code,
+            latency_ms = latency.as_millis() as u64, payment_id = %payment.payment_id, attempt_id = %attempt,
+            amount = payment.amount.minor(), currency = payment.amount.currency().code());
         let (health, (result, safe)) = match outcome {
-            Ok(o) => (paycore_channels::routing::outcome_of(&o), ChannelResult::from_pay(o)),
+            Ok(o) => (
+                paycore_channels::routing::outcome_of(&o),
+                ChannelResult::from_pay(o),
+            ),
             Err(e) => (
                 RouteOutcome::Failure,
-                (ChannelResult::Failed { code: "CHANNEL_UNAVAILABLE".into(), message: e.to_string() }, true),
+                (
+                    ChannelResult::Failed {
+                        code: "CHANNEL_UNAVAILABLE".into(),
+                        message: e.to_string(),
+                    },
+                    true,
+                ),
             ),
         };
         self.router.record_outcome(channel, health, latency);
         (result, safe)
     }
 
-    pub(crate) async fn by_out_trade_no(&self, merchant_id: &str, out_trade_no: &str) -> Result<Option<Payment>, AcquiringError> {
+    pub(crate) async fn by_out_trade_no(
+        &self,
+        merchant_id: &str,
+        out_trade_no: &str,
+    ) -> Result<Option<Payment>, AcquiringError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND out_trade_no = $2"
         )))
@@ -436,16 +614,22 @@ impl Acquiring {
     }
 
     pub(crate) async fn payment_by_id(&self, payment_id: &str) -> Result<Payment, AcquiringError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1")))
-            .bind(payment_id)
-            .fetch_optional(self.db.writer())
-            .await?
-            .ok_or(AcquiringError::NotFound)?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1"
+        )))
+        .bind(payment_id)
+        .fetch_optional(self.db.writer())
+        .await?
+        .ok_or(AcquiringError::NotFound)?;
         payment_from_row(&row)
     }
 
     /// A merchant's payment; another merchant's is `NotFound`.
-    pub async fn payment(&self, merchant_id: &str, payment_id: &str) -> Result<Payment, AcquiringError> {
+    pub async fn payment(
+        &self,
+        merchant_id: &str,
+        payment_id: &str,
+    ) -> Result<Payment, AcquiringError> {
         let p = self.payment_by_id(payment_id).await?;
         if p.merchant_id != merchant_id {
             return Err(AcquiringError::NotFound);
@@ -453,12 +637,26 @@ impl Acquiring {
         Ok(p)
     }
 
-    pub async fn payment_by_out_trade_no(&self, merchant_id: &str, out_trade_no: &str) -> Result<Payment, AcquiringError> {
-        self.by_out_trade_no(merchant_id, out_trade_no).await?.ok_or(AcquiringError::NotFound)
+    pub async fn payment_by_out_trade_no(
+        &self,
+        merchant_id: &str,
+        out_trade_no: &str,
+    ) -> Result<Payment, AcquiringError> {
+        self.by_out_trade_no(merchant_id, out_trade_no)
+            .await?
+            .ok_or(AcquiringError::NotFound)
     }
 
-    pub(crate) async fn attempt(&self, tx: &mut Tx, attempt_id: &str) -> Result<Attempt, AcquiringError> {
-        let lock = if self.db.engine() == Engine::Postgres { " FOR UPDATE" } else { "" };
+    pub(crate) async fn attempt(
+        &self,
+        tx: &mut Tx,
+        attempt_id: &str,
+    ) -> Result<Attempt, AcquiringError> {
+        let lock = if self.db.engine() == Engine::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ATTEMPT_COLUMNS} FROM channel_attempts WHERE attempt_id = $1{lock}"
         )))
@@ -469,13 +667,23 @@ impl Acquiring {
         attempt_from_row(&row)
     }
 
-    pub(crate) async fn payment_in(&self, tx: &mut Tx, payment_id: &str) -> Result<Payment, AcquiringError> {
-        let lock = if self.db.engine() == Engine::Postgres { " FOR UPDATE" } else { "" };
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1{lock}")))
-            .bind(payment_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(AcquiringError::NotFound)?;
+    pub(crate) async fn payment_in(
+        &self,
+        tx: &mut Tx,
+        payment_id: &str,
+    ) -> Result<Payment, AcquiringError> {
+        let lock = if self.db.engine() == Engine::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1{lock}"
+        )))
+        .bind(payment_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(AcquiringError::NotFound)?;
         payment_from_row(&row)
     }
 
@@ -490,36 +698,66 @@ impl Acquiring {
     ) -> Result<Payment, AcquiringError> {
         // IDs are taken before the transaction: on SQLite a new block of them needs the one
         // writer connection that the transaction holds.
-        if matches!(result, ChannelResult::Succeeded { .. }) && !self.success_still_holds(attempt_id, source).await? {
-            return self.payment_by_id(&self.attempt_payment(attempt_id).await?).await;
+        if matches!(result, ChannelResult::Succeeded { .. })
+            && !self.success_still_holds(attempt_id, source).await?
+        {
+            return self
+                .payment_by_id(&self.attempt_payment(attempt_id).await?)
+                .await;
         }
-        let ids = self.reserve_ids(attempt_id, matches!(result, ChannelResult::Succeeded { .. })).await?;
+        let ids = self
+            .reserve_ids(
+                attempt_id,
+                matches!(result, ChannelResult::Succeeded { .. }),
+            )
+            .await?;
         // Likewise the ledger's set-up and accounts, before the transaction.
         self.prepare_ledger(attempt_id).await?;
         let mut tx = self.db.begin().await?;
         let attempt = self.attempt(&mut tx, attempt_id).await?;
         if attempt.kind != "pay" {
-            return Err(AcquiringError::ChannelMessage(format!("{attempt_id} is not a payment attempt")));
+            return Err(AcquiringError::ChannelMessage(format!(
+                "{attempt_id} is not a payment attempt"
+            )));
         }
         if let ChannelResult::Succeeded { amount, .. } = &result {
             if *amount != attempt.amount {
                 drop(tx);
-                self.alert(&attempt.channel, "amount_mismatch", Some(attempt_id), &format!(
-                    "channel reports {} {} for an attempt of {} {} ({})",
-                    amount.minor(), amount.currency(), attempt.amount.minor(), attempt.amount.currency(), source.as_str()
-                ))
+                self.alert(
+                    &attempt.channel,
+                    "amount_mismatch",
+                    Some(attempt_id),
+                    &format!(
+                        "channel reports {} {} for an attempt of {} {} ({})",
+                        amount.minor(),
+                        amount.currency(),
+                        attempt.amount.minor(),
+                        attempt.amount.currency(),
+                        source.as_str()
+                    ),
+                )
                 .await?;
-                return Err(AcquiringError::ChannelMessage("amount differs from the order".into()));
+                return Err(AcquiringError::ChannelMessage(
+                    "amount differs from the order".into(),
+                ));
             }
         }
         let payment = self.payment_in(&mut tx, &attempt.payment_id).await?;
         let Some(next) = attempt.status.next(result.event()) else {
             // Already final (or the same non-final state again): a duplicate, or news too late.
             let late_success = matches!(result, ChannelResult::Succeeded { .. })
-                && matches!(attempt.status, AttemptStatus::Failed | AttemptStatus::Canceled);
+                && matches!(
+                    attempt.status,
+                    AttemptStatus::Failed | AttemptStatus::Canceled
+                );
             if late_success {
-                self.late_success(&mut tx, &payment, &attempt, &result, source, &ids).await?;
-            } else if let ChannelResult::Pending { next_action: Some(action), .. } = &result {
+                self.late_success(&mut tx, &payment, &attempt, &result, source, &ids)
+                    .await?;
+            } else if let ChannelResult::Pending {
+                next_action: Some(action),
+                ..
+            } = &result
+            {
                 set_next_action(&mut tx, &payment.payment_id, action, self.now()).await?;
             }
             tx.commit().await?;
@@ -532,7 +770,9 @@ impl Acquiring {
             _ => None,
         };
         let (code, message) = match &result {
-            ChannelResult::Failed { code, message } => (Some(code.as_str()), Some(message.as_str())),
+            ChannelResult::Failed { code, message } => {
+                (Some(code.as_str()), Some(message.as_str()))
+            }
             ChannelResult::Unknown { reason } => (Some("UNKNOWN"), Some(reason.as_str())),
             _ => (None, None),
         };
@@ -553,8 +793,15 @@ impl Acquiring {
         let current = payment.attempt_id.as_deref() == Some(attempt_id);
         match &result {
             ChannelResult::Succeeded { channel_txn_id, .. } => {
-                if current && matches!(payment.status, PaymentStatus::Created | PaymentStatus::Processing) {
-                    let day = self.post_payment(&mut tx, &payment, &attempt, payment.fee).await?;
+                if current
+                    && matches!(
+                        payment.status,
+                        PaymentStatus::Created | PaymentStatus::Processing
+                    )
+                {
+                    let day = self
+                        .post_payment(&mut tx, &payment, &attempt, payment.fee)
+                        .await?;
                     sqlx::query(
                         "UPDATE payments SET status = 'succeeded', channel_txn_id = $1, paid_at = $2,
                             accounting_day = $3, next_action = NULL, updated_at = $2
@@ -567,20 +814,41 @@ impl Acquiring {
                     .bind(payment.status.as_str())
                     .execute(&mut *tx)
                     .await?;
-                    self.moved(&mut tx, &payment, PaymentEvent::ChannelSucceeded, source, &ids.event).await?;
+                    self.moved(
+                        &mut tx,
+                        &payment,
+                        PaymentEvent::ChannelSucceeded,
+                        source,
+                        &ids.event,
+                    )
+                    .await?;
                     tx.commit().await?;
                     // Stickiness and monthly volume feed later routing; losing one is harmless.
-                    let payer_key = payment.payer.get("phone").or(payment.payer.get("member_id")).and_then(|v| v.as_str());
-                    if let Err(e) = self.router.record_success(&attempt.channel, payer_key, payment.amount).await {
+                    let payer_key = payment
+                        .payer
+                        .get("phone")
+                        .or(payment.payer.get("member_id"))
+                        .and_then(|v| v.as_str());
+                    if let Err(e) = self
+                        .router
+                        .record_success(&attempt.channel, payer_key, payment.amount)
+                        .await
+                    {
                         tracing::warn!(target: "detail", error = %e, "routing statistics not updated");
                     }
                     return self.payment_by_id(&attempt.payment_id).await;
                 } else {
-                    self.late_success(&mut tx, &payment, &attempt, &result, source, &ids).await?;
+                    self.late_success(&mut tx, &payment, &attempt, &result, source, &ids)
+                        .await?;
                 }
             }
             ChannelResult::Failed { code, message } => {
-                if current && matches!(payment.status, PaymentStatus::Created | PaymentStatus::Processing) {
+                if current
+                    && matches!(
+                        payment.status,
+                        PaymentStatus::Created | PaymentStatus::Processing
+                    )
+                {
                     sqlx::query(
                         "UPDATE payments SET status = 'failed', failure_code = $1, failure_message = $2,
                             next_action = NULL, updated_at = $3 WHERE payment_id = $4 AND status = $5",
@@ -592,10 +860,20 @@ impl Acquiring {
                     .bind(payment.status.as_str())
                     .execute(&mut *tx)
                     .await?;
-                    self.moved(&mut tx, &payment, PaymentEvent::ChannelFailed, source, &ids.event).await?;
+                    self.moved(
+                        &mut tx,
+                        &payment,
+                        PaymentEvent::ChannelFailed,
+                        source,
+                        &ids.event,
+                    )
+                    .await?;
                 }
             }
-            ChannelResult::Pending { next_action, channel_txn_id } => {
+            ChannelResult::Pending {
+                next_action,
+                channel_txn_id,
+            } => {
                 if let Some(action) = next_action {
                     set_next_action(&mut tx, &payment.payment_id, action, now).await?;
                 }
@@ -614,18 +892,31 @@ impl Acquiring {
                         .bind(&payment.payment_id)
                         .execute(&mut *tx)
                         .await?;
-                    self.moved(&mut tx, &payment, PaymentEvent::ResultUnknown, source, &ids.event).await?;
+                    self.moved(
+                        &mut tx,
+                        &payment,
+                        PaymentEvent::ResultUnknown,
+                        source,
+                        &ids.event,
+                    )
+                    .await?;
                 }
             }
             ChannelResult::Canceled => {
-                if current && matches!(payment.status, PaymentStatus::Created | PaymentStatus::Processing) {
+                if current
+                    && matches!(
+                        payment.status,
+                        PaymentStatus::Created | PaymentStatus::Processing
+                    )
+                {
                     sqlx::query("UPDATE payments SET status = 'closed', next_action = NULL, updated_at = $1 WHERE payment_id = $2 AND status = $3")
                         .bind(now)
                         .bind(&payment.payment_id)
                         .bind(payment.status.as_str())
                         .execute(&mut *tx)
                         .await?;
-                    self.moved(&mut tx, &payment, PaymentEvent::Close, source, &ids.event).await?;
+                    self.moved(&mut tx, &payment, PaymentEvent::Close, source, &ids.event)
+                        .await?;
                 }
             }
         }
@@ -634,18 +925,45 @@ impl Acquiring {
     }
 
     /// History, business digest and the merchant's notification of one payment move.
-    pub(crate) async fn moved(&self, tx: &mut Tx, before: &Payment, event: PaymentEvent, source: ResultSource, event_id: &str) -> Result<(), AcquiringError> {
+    pub(crate) async fn moved(
+        &self,
+        tx: &mut Tx,
+        before: &Payment,
+        event: PaymentEvent,
+        source: ResultSource,
+        event_id: &str,
+    ) -> Result<(), AcquiringError> {
         let to = paycore_kernel::state::apply(before.status, event)?;
         let now = self.now();
-        history(tx, &before.payment_id, Some(before.status), to, event.as_str(), source, now).await?;
-        tracing::info!(target: "digest.biz", biz = "payment", from = before.status.as_str(), to = to.as_str(),
+        history(
+            tx,
+            &before.payment_id,
+            Some(before.status),
+            to,
+            event.as_str(),
+            source,
+            now,
+        )
+        .await?;
+        tracing::info!(target: "digest.biz", biz = "payment", step = "6.update_order", from = before.status.as_str(), to = to.as_str(),
             code = "OK", event = event.as_str(), source = source.as_str(), payment_id = %before.payment_id,
             amount = before.amount.minor(), currency = before.amount.currency().code(),
             product = before.product.as_str(), channel = before.channel.as_deref().unwrap_or("-"));
         let after = self.payment_in(tx, &before.payment_id).await?;
         let event_type = format!("payment.{}", to.as_str());
-        self.publish(tx, event_id, &event_type, &before.merchant_id, &before.payment_id, before.notify_url.as_deref(), &super::reports::payment_json(&after), now)
-            .await
+        tracing::info!(target: "digest.biz", biz = "payment", step = "7.publish", code = "OK", event = %event_type,
+            event_id, payment_id = %before.payment_id, notify = before.notify_url.is_some());
+        self.publish(
+            tx,
+            event_id,
+            &event_type,
+            &before.merchant_id,
+            &before.payment_id,
+            before.notify_url.as_deref(),
+            &super::reports::payment_json(&after),
+            now,
+        )
+        .await
     }
 
     /// The event of a change: the merchant's notification (when it gave a URL) and the outbox.
@@ -682,7 +1000,8 @@ impl Acquiring {
                 })?;
             }
             None => {
-                let created_at = crate::notify::rfc3339(now).map_err(|e| AcquiringError::Corrupt(e.to_string()))?;
+                let created_at = crate::notify::rfc3339(now)
+                    .map_err(|e| AcquiringError::Corrupt(e.to_string()))?;
                 let body = json!({"id": event_id, "type": event_type, "created_at": created_at, "data": data}).to_string();
                 paycore_store::outbox::append(
                     tx,
@@ -703,15 +1022,30 @@ impl Acquiring {
 
     /// Posts a successful payment: channel receivable, fee income, merchant pending settlement.
     /// Returns the accounting day of the voucher.
-    pub(crate) async fn post_payment(&self, tx: &mut Tx, payment: &Payment, attempt: &Attempt, fee: Money) -> Result<i64, AcquiringError> {
-        let ev = BusinessEvent::new(&format!("{}.pay", attempt.attempt_id), PAY_VOUCHER, &payment.payment_id, attempt.amount)
-            .fee(fee)
-            .party("merchant", &payment.merchant_id)
-            .party("channel", &attempt.channel);
+    pub(crate) async fn post_payment(
+        &self,
+        tx: &mut Tx,
+        payment: &Payment,
+        attempt: &Attempt,
+        fee: Money,
+    ) -> Result<i64, AcquiringError> {
+        let ev = BusinessEvent::new(
+            &format!("{}.pay", attempt.attempt_id),
+            PAY_VOUCHER,
+            &payment.payment_id,
+            attempt.amount,
+        )
+        .fee(fee)
+        .party("merchant", &payment.merchant_id)
+        .party("channel", &attempt.channel);
         self.post(tx, &[ev]).await
     }
 
-    pub(crate) async fn post(&self, tx: &mut Tx, events: &[BusinessEvent]) -> Result<i64, AcquiringError> {
+    pub(crate) async fn post(
+        &self,
+        tx: &mut Tx,
+        events: &[BusinessEvent],
+    ) -> Result<i64, AcquiringError> {
         let results = self.ledger.post_events_in(tx, events).await?;
         let mut day = 0;
         for r in results {
@@ -735,28 +1069,53 @@ impl Acquiring {
     /// A success reported for an attempt we already hold as failed or canceled may be stale
     /// (sent before the channel reversed it): only the channel's current word decides whether
     /// money was really taken. False when it was not (recorded as an alert).
-    async fn success_still_holds(&self, attempt_id: &str, source: ResultSource) -> Result<bool, AcquiringError> {
-        let row = sqlx::query("SELECT status, channel, channel_txn_id FROM channel_attempts WHERE attempt_id = $1")
-            .bind(attempt_id)
-            .fetch_optional(self.db.writer())
-            .await?
-            .ok_or(AcquiringError::NotFound)?;
+    async fn success_still_holds(
+        &self,
+        attempt_id: &str,
+        source: ResultSource,
+    ) -> Result<bool, AcquiringError> {
+        let row = sqlx::query(
+            "SELECT status, channel, channel_txn_id FROM channel_attempts WHERE attempt_id = $1",
+        )
+        .bind(attempt_id)
+        .fetch_optional(self.db.writer())
+        .await?
+        .ok_or(AcquiringError::NotFound)?;
         let status = AttemptStatus::parse(&row.try_get::<String, _>("status")?)?;
-        if !matches!(status, AttemptStatus::Failed | AttemptStatus::Canceled) || source == ResultSource::Query {
+        if !matches!(status, AttemptStatus::Failed | AttemptStatus::Canceled)
+            || source == ResultSource::Query
+        {
             return Ok(true);
         }
         let channel: String = row.try_get("channel")?;
-        let connector = self.channels.get(&channel).ok_or_else(|| AcquiringError::ChannelUnavailable(channel.clone()))?;
-        let id: BizId = attempt_id.parse().map_err(|_| AcquiringError::Corrupt("attempt id".into()))?;
+        let connector = self
+            .channels
+            .get(&channel)
+            .ok_or_else(|| AcquiringError::ChannelUnavailable(channel.clone()))?;
+        let id: BizId = attempt_id
+            .parse()
+            .map_err(|_| AcquiringError::Corrupt("attempt id".into()))?;
         let now = connector
-            .query(&paycore_channels::QueryRequest { attempt_id: id, channel_txn_id: row.try_get("channel_txn_id")? })
+            .query(&paycore_channels::QueryRequest {
+                attempt_id: id,
+                channel_txn_id: row.try_get("channel_txn_id")?,
+            })
             .await
             // Unsure: refuse the message; the channel sends it again.
             .map_err(|e| AcquiringError::ChannelUnavailable(e.to_string()))?;
         if matches!(now, paycore_channels::QueryOutcome::Succeeded { .. }) {
             return Ok(true);
         }
-        self.alert(&channel, "stale_success", Some(attempt_id), &format!("{} reported success; the channel now says {now:?}", source.as_str())).await?;
+        self.alert(
+            &channel,
+            "stale_success",
+            Some(attempt_id),
+            &format!(
+                "{} reported success; the channel now says {now:?}",
+                source.as_str()
+            ),
+        )
+        .await?;
         Ok(false)
     }
 
@@ -764,20 +1123,37 @@ impl Acquiring {
     /// transaction of ours (SQLite has one writer connection, which the transaction would hold).
     pub(crate) async fn prepare_ledger(&self, attempt_id: &str) -> Result<(), AcquiringError> {
         self.ledger.ready().await?;
-        let row = sqlx::query("SELECT merchant_id, channel, currency FROM channel_attempts WHERE attempt_id = $1")
-            .bind(attempt_id)
-            .fetch_optional(self.db.writer())
-            .await?
-            .ok_or(AcquiringError::NotFound)?;
+        let row = sqlx::query(
+            "SELECT merchant_id, channel, currency FROM channel_attempts WHERE attempt_id = $1",
+        )
+        .bind(attempt_id)
+        .fetch_optional(self.db.writer())
+        .await?
+        .ok_or(AcquiringError::NotFound)?;
         let currency = paycore_kernel::Currency::from_code(&row.try_get::<String, _>("currency")?)?;
-        self.ensure_accounts(&row.try_get::<String, _>("merchant_id")?, &row.try_get::<String, _>("channel")?, currency).await
+        self.ensure_accounts(
+            &row.try_get::<String, _>("merchant_id")?,
+            &row.try_get::<String, _>("channel")?,
+            currency,
+        )
+        .await
     }
 
     /// Opens (once) the ledger accounts a merchant's and a channel's postings use.
-    pub(crate) async fn ensure_accounts(&self, merchant_id: &str, channel: &str, currency: paycore_kernel::Currency) -> Result<(), AcquiringError> {
+    pub(crate) async fn ensure_accounts(
+        &self,
+        merchant_id: &str,
+        channel: &str,
+        currency: paycore_kernel::Currency,
+    ) -> Result<(), AcquiringError> {
         use paycore_ledger::NewAccount;
         let key = format!("{merchant_id}/{channel}/{}", currency.code());
-        if self.opened.lock().unwrap_or_else(|e| e.into_inner()).contains(&key) {
+        if self
+            .opened
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key)
+        {
             return Ok(());
         }
         self.ledger
@@ -788,21 +1164,36 @@ impl Acquiring {
                 NewAccount::internal("600101", "", currency),
             ])
             .await?;
-        self.opened.lock().unwrap_or_else(|e| e.into_inner()).insert(key);
+        self.opened
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
         Ok(())
     }
 
     /// The channel charged for a payment that is no longer waiting for it: book the money and
     /// give it back (an automatic refund), so it is neither kept nor lost.
-    async fn late_success(&self, tx: &mut Tx, payment: &Payment, attempt: &Attempt, result: &ChannelResult, source: ResultSource, ids: &ReservedIds) -> Result<(), AcquiringError> {
-        let ChannelResult::Succeeded { channel_txn_id, .. } = result else { return Ok(()) };
-        let exists: Option<i64> = sqlx::query("SELECT 1 AS one FROM refunds WHERE out_refund_no = $1 AND merchant_id = $2")
-            .bind(format!("auto-{}", attempt.attempt_id))
-            .bind(&payment.merchant_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(|r| r.try_get("one"))
-            .transpose()?;
+    async fn late_success(
+        &self,
+        tx: &mut Tx,
+        payment: &Payment,
+        attempt: &Attempt,
+        result: &ChannelResult,
+        source: ResultSource,
+        ids: &ReservedIds,
+    ) -> Result<(), AcquiringError> {
+        let ChannelResult::Succeeded { channel_txn_id, .. } = result else {
+            return Ok(());
+        };
+        let exists: Option<i64> = sqlx::query(
+            "SELECT 1 AS one FROM refunds WHERE out_refund_no = $1 AND merchant_id = $2",
+        )
+        .bind(format!("auto-{}", attempt.attempt_id))
+        .bind(&payment.merchant_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|r| r.try_get("one"))
+        .transpose()?;
         if exists.is_some() {
             return Ok(());
         }
@@ -812,11 +1203,22 @@ impl Acquiring {
             .bind(&attempt.attempt_id)
             .execute(&mut **tx)
             .await?;
-        self.post_payment(tx, payment, attempt, Money::zero(payment.amount.currency())).await?;
+        self.post_payment(tx, payment, attempt, Money::zero(payment.amount.currency()))
+            .await?;
         let (Some(refund_id), Some(refund_attempt)) = (&ids.refund, &ids.refund_attempt) else {
-            return Err(AcquiringError::Corrupt("no ids reserved for an automatic refund".into()));
+            return Err(AcquiringError::Corrupt(
+                "no ids reserved for an automatic refund".into(),
+            ));
         };
-        self.auto_refund(tx, payment, attempt, channel_txn_id, refund_id, refund_attempt).await?;
+        self.auto_refund(
+            tx,
+            payment,
+            attempt,
+            channel_txn_id,
+            refund_id,
+            refund_attempt,
+        )
+        .await?;
         sqlx::query("INSERT INTO channel_alerts (channel, kind, attempt_id, detail, at) VALUES ($1, 'late_success', $2, $3, $4)")
             .bind(&attempt.channel)
             .bind(&attempt.attempt_id)
@@ -830,7 +1232,13 @@ impl Acquiring {
     }
 
     /// Records a channel message that was not applied.
-    pub(crate) async fn alert(&self, channel: &str, kind: &str, attempt_id: Option<&str>, detail: &str) -> Result<(), AcquiringError> {
+    pub(crate) async fn alert(
+        &self,
+        channel: &str,
+        kind: &str,
+        attempt_id: Option<&str>,
+        detail: &str,
+    ) -> Result<(), AcquiringError> {
         sqlx::query("INSERT INTO channel_alerts (channel, kind, attempt_id, detail, at) VALUES ($1, $2, $3, $4, $5)")
             .bind(channel)
             .bind(kind)
@@ -844,25 +1252,43 @@ impl Acquiring {
     }
 
     /// (channel, kind, attempt, detail) of the recorded alerts, newest first.
-    pub async fn alerts(&self, limit: i64) -> Result<Vec<(String, String, Option<String>, String)>, AcquiringError> {
+    pub async fn alerts(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, String, Option<String>, String)>, AcquiringError> {
         let rows = sqlx::query("SELECT channel, kind, attempt_id, detail FROM channel_alerts ORDER BY id DESC LIMIT $1")
             .bind(limit)
             .fetch_all(self.db.reader())
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("channel")?, r.try_get("kind")?, r.try_get("attempt_id")?, r.try_get("detail")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("channel")?,
+                    r.try_get("kind")?,
+                    r.try_get("attempt_id")?,
+                    r.try_get("detail")?,
+                ))
+            })
             .collect()
     }
 
     /// Closes an unpaid payment. The channel is told too; should it have charged anyway, its
     /// late success is refunded automatically.
-    pub async fn close_payment(&self, merchant_id: &str, payment_id: &str, source: ResultSource) -> Result<Payment, AcquiringError> {
+    pub async fn close_payment(
+        &self,
+        merchant_id: &str,
+        payment_id: &str,
+        source: ResultSource,
+    ) -> Result<Payment, AcquiringError> {
         let payment = self.payment(merchant_id, payment_id).await?;
         match payment.status {
             PaymentStatus::Closed => return Ok(payment),
             PaymentStatus::Created => {}
             other => {
-                return Err(AcquiringError::InvalidState(format!("a {} payment cannot be closed", other.as_str())));
+                return Err(AcquiringError::InvalidState(format!(
+                    "a {} payment cannot be closed",
+                    other.as_str()
+                )));
             }
         }
         let event_id = self.ids.next(BizType::Event, payment_id).await?.to_string();
@@ -877,24 +1303,52 @@ impl Acquiring {
             let now = self.payment_by_id(payment_id).await?;
             return match now.status {
                 PaymentStatus::Closed => Ok(now),
-                other => Err(AcquiringError::InvalidState(format!("a {} payment cannot be closed", other.as_str()))),
+                other => Err(AcquiringError::InvalidState(format!(
+                    "a {} payment cannot be closed",
+                    other.as_str()
+                ))),
             };
         }
-        self.moved(&mut tx, &payment, PaymentEvent::Close, source, &event_id).await?;
+        self.moved(&mut tx, &payment, PaymentEvent::Close, source, &event_id)
+            .await?;
         tx.commit().await?;
         if let (Some(attempt), Some(channel)) = (&payment.attempt_id, &payment.channel) {
-            self.cancel_at_channel(attempt, channel, payment.amount, payment.channel_txn_id.clone()).await;
+            self.cancel_at_channel(
+                attempt,
+                channel,
+                payment.amount,
+                payment.channel_txn_id.clone(),
+            )
+            .await;
         }
         self.payment_by_id(payment_id).await
     }
 
     /// Tells the channel to close an attempt; its answer goes through the attempt's state
     /// machine (a success it reports instead is a late success).
-    async fn cancel_at_channel(&self, attempt_id: &str, channel: &str, amount: Money, channel_txn_id: Option<String>) {
-        let (Some(connector), Ok(id)) = (self.channels.get(channel), attempt_id.parse::<BizId>()) else { return };
-        let outcome = connector.cancel(&CancelRequest { attempt_id: id, channel_txn_id, amount }).await;
+    async fn cancel_at_channel(
+        &self,
+        attempt_id: &str,
+        channel: &str,
+        amount: Money,
+        channel_txn_id: Option<String>,
+    ) {
+        let (Some(connector), Ok(id)) = (self.channels.get(channel), attempt_id.parse::<BizId>())
+        else {
+            return;
+        };
+        let outcome = connector
+            .cancel(&CancelRequest {
+                attempt_id: id,
+                channel_txn_id,
+                amount,
+            })
+            .await;
         if let Ok(CancelOutcome::Canceled { .. }) = outcome {
-            if let Err(e) = self.apply_payment_result(attempt_id, ChannelResult::Canceled, ResultSource::Api).await {
+            if let Err(e) = self
+                .apply_payment_result(attempt_id, ChannelResult::Canceled, ResultSource::Api)
+                .await
+            {
                 tracing::warn!(target: "detail", attempt_id, error = %e, "recording a channel cancel failed");
             }
         }
@@ -902,37 +1356,95 @@ impl Acquiring {
     }
 
     /// Cancel (撤销): a successful payment reversed in full on its own accounting day.
-    pub async fn cancel_payment(&self, merchant_id: &str, payment_id: &str) -> Result<Payment, AcquiringError> {
+    pub async fn cancel_payment(
+        &self,
+        merchant_id: &str,
+        payment_id: &str,
+    ) -> Result<Payment, AcquiringError> {
         let payment = self.payment(merchant_id, payment_id).await?;
         if payment.status == PaymentStatus::Canceled {
             return Ok(payment);
         }
         if payment.status != PaymentStatus::Succeeded {
-            return Err(AcquiringError::InvalidState(format!("a {} payment cannot be canceled", payment.status.as_str())));
+            return Err(AcquiringError::InvalidState(format!(
+                "a {} payment cannot be canceled",
+                payment.status.as_str()
+            )));
         }
         let today = self.ledger.current_day().await?;
         if payment.accounting_day != Some(today) {
-            return Err(AcquiringError::InvalidState("cancel is only possible on the payment's accounting day; refund instead".into()));
+            return Err(AcquiringError::InvalidState(
+                "cancel is only possible on the payment's accounting day; refund instead".into(),
+            ));
         }
         if payment.refunded_amount.is_positive() || payment.refunding_amount.is_positive() {
-            return Err(AcquiringError::InvalidState("the payment has refunds; refund the rest instead".into()));
+            return Err(AcquiringError::InvalidState(
+                "the payment has refunds; refund the rest instead".into(),
+            ));
         }
-        let (Some(attempt_id), Some(channel)) = (payment.attempt_id.clone(), payment.channel.clone()) else {
-            return Err(AcquiringError::Corrupt("succeeded payment without attempt".into()));
+        let (Some(attempt_id), Some(channel)) =
+            (payment.attempt_id.clone(), payment.channel.clone())
+        else {
+            return Err(AcquiringError::Corrupt(
+                "succeeded payment without attempt".into(),
+            ));
         };
-        let connector = self.channels.get(&channel).ok_or_else(|| AcquiringError::ChannelUnavailable(channel.clone()))?;
-        let id: BizId = attempt_id.parse().map_err(|_| AcquiringError::Corrupt("attempt id".into()))?;
-        let outcome = connector
-            .cancel(&CancelRequest { attempt_id: id, channel_txn_id: payment.channel_txn_id.clone(), amount: payment.amount })
-            .await
-            .map_err(|e| AcquiringError::ChannelUnavailable(e.to_string()))?;
+        let connector = self
+            .channels
+            .get(&channel)
+            .ok_or_else(|| AcquiringError::ChannelUnavailable(channel.clone()))?;
+        let id: BizId = attempt_id
+            .parse()
+            .map_err(|_| AcquiringError::Corrupt("attempt id".into()))?;
+        let outcome = if connector.capabilities().cancel {
+            connector
+                .cancel(&CancelRequest {
+                    attempt_id: id,
+                    channel_txn_id: payment.channel_txn_id.clone(),
+                    amount: payment.amount,
+                })
+                .await
+                .map_err(|e| AcquiringError::ChannelUnavailable(e.to_string()))?
+        } else {
+            // A channel without cancel reverses by a full refund.
+            let req = paycore_channels::RefundRequest {
+                refund_attempt_id: self.ids.next(BizType::ChannelAttempt, payment_id).await?,
+                attempt_id: id,
+                channel_txn_id: payment.channel_txn_id.clone().unwrap_or_default(),
+                amount: payment.amount,
+                payment_amount: payment.amount,
+                reason: Some("cancel".into()),
+                notify_url: None,
+            };
+            let refunded = connector
+                .refund(&req)
+                .await
+                .map_err(|e| AcquiringError::ChannelUnavailable(e.to_string()))?;
+            match refunded {
+                paycore_channels::RefundOutcome::Succeeded {
+                    channel_refund_id, ..
+                } => CancelOutcome::Canceled {
+                    channel_txn_id: Some(channel_refund_id),
+                },
+                paycore_channels::RefundOutcome::Failed { code, message } => {
+                    CancelOutcome::Failed { code, message }
+                }
+                _ => CancelOutcome::Unknown {
+                    reason: "the channel's refund is pending".into(),
+                },
+            }
+        };
         match outcome {
             CancelOutcome::Canceled { .. } => {}
             CancelOutcome::Failed { code, message } => {
-                return Err(AcquiringError::InvalidState(format!("the channel refused the cancel: {code}: {message}")));
+                return Err(AcquiringError::InvalidState(format!(
+                    "the channel refused the cancel: {code}: {message}"
+                )));
             }
             CancelOutcome::Unknown { reason } => {
-                return Err(AcquiringError::ChannelUnavailable(format!("cancel result unknown ({reason}); retry")));
+                return Err(AcquiringError::ChannelUnavailable(format!(
+                    "cancel result unknown ({reason}); retry"
+                )));
             }
         }
         let event_id = self.ids.next(BizType::Event, payment_id).await?.to_string();
@@ -943,17 +1455,29 @@ impl Acquiring {
             tx.rollback().await?;
             return self.payment_by_id(payment_id).await;
         }
-        let ev = BusinessEvent::new(&format!("{attempt_id}.cancel"), super::refund::REFUND_VOUCHER, payment_id, p.amount)
-            .fee(p.fee)
-            .party("merchant", &p.merchant_id)
-            .party("channel", &channel);
+        let ev = BusinessEvent::new(
+            &format!("{attempt_id}.cancel"),
+            super::refund::REFUND_VOUCHER,
+            payment_id,
+            p.amount,
+        )
+        .fee(p.fee)
+        .party("merchant", &p.merchant_id)
+        .party("channel", &channel);
         self.post(&mut tx, &[ev]).await?;
         sqlx::query("UPDATE payments SET status = 'canceled', updated_at = $1 WHERE payment_id = $2 AND status = 'succeeded'")
             .bind(self.now())
             .bind(payment_id)
             .execute(&mut *tx)
             .await?;
-        self.moved(&mut tx, &p, PaymentEvent::Cancel, ResultSource::Api, &event_id).await?;
+        self.moved(
+            &mut tx,
+            &p,
+            PaymentEvent::Cancel,
+            ResultSource::Api,
+            &event_id,
+        )
+        .await?;
         tx.commit().await?;
         self.payment_by_id(payment_id).await
     }
@@ -970,24 +1494,43 @@ impl Acquiring {
         let n = match connector.parse_notification(msg).await {
             Ok(n) => n,
             Err(e) => {
-                let kind = if e == paycore_channels::ChannelError::BadSignature { "bad_signature" } else { "malformed" };
+                let kind = if e == paycore_channels::ChannelError::BadSignature {
+                    "bad_signature"
+                } else {
+                    "malformed"
+                };
                 self.alert(channel, kind, None, &e.to_string()).await?;
                 return Err(AcquiringError::ChannelMessage(e.to_string()));
             }
         };
-        let source = if n.from_return { ResultSource::Return } else { ResultSource::Notify };
+        let source = if n.from_return {
+            ResultSource::Return
+        } else {
+            ResultSource::Notify
+        };
         let attempt_id = n.attempt_id.to_string();
         match n.kind {
             NotificationKind::Payment => {
                 let result = match n.result.clone() {
-                    NotifiedResult::Succeeded => ChannelResult::Succeeded { channel_txn_id: n.channel_txn_id.clone(), amount: n.amount },
-                    NotifiedResult::Failed { code, message } => ChannelResult::Failed { code, message },
+                    NotifiedResult::Succeeded => ChannelResult::Succeeded {
+                        channel_txn_id: n.channel_txn_id.clone(),
+                        amount: n.amount,
+                    },
+                    NotifiedResult::Failed { code, message } => {
+                        ChannelResult::Failed { code, message }
+                    }
                     NotifiedResult::Canceled => ChannelResult::Canceled,
                 };
                 match self.apply_payment_result(&attempt_id, result, source).await {
                     Ok(p) => Ok((n.ack, Some(p))),
                     Err(AcquiringError::NotFound) => {
-                        self.alert(channel, "unknown_attempt", Some(&attempt_id), "notification for an attempt we never made").await?;
+                        self.alert(
+                            channel,
+                            "unknown_attempt",
+                            Some(&attempt_id),
+                            "notification for an attempt we never made",
+                        )
+                        .await?;
                         Err(AcquiringError::ChannelMessage("unknown attempt".into()))
                     }
                     Err(e) => Err(e),
@@ -995,11 +1538,20 @@ impl Acquiring {
             }
             NotificationKind::Refund => {
                 let result = match n.result.clone() {
-                    NotifiedResult::Succeeded => super::refund::RefundResult::Succeeded { channel_refund_id: n.channel_txn_id.clone(), amount: n.amount },
-                    NotifiedResult::Failed { code, message } => super::refund::RefundResult::Failed { code, message },
-                    NotifiedResult::Canceled => super::refund::RefundResult::Failed { code: "CANCELED".into(), message: "refund canceled by the channel".into() },
+                    NotifiedResult::Succeeded => super::refund::RefundResult::Succeeded {
+                        channel_refund_id: n.channel_txn_id.clone(),
+                        amount: n.amount,
+                    },
+                    NotifiedResult::Failed { code, message } => {
+                        super::refund::RefundResult::Failed { code, message }
+                    }
+                    NotifiedResult::Canceled => super::refund::RefundResult::Failed {
+                        code: "CANCELED".into(),
+                        message: "refund canceled by the channel".into(),
+                    },
                 };
-                self.apply_refund_result(&attempt_id, result, source).await?;
+                self.apply_refund_result(&attempt_id, result, source)
+                    .await?;
                 Ok((n.ack, None))
             }
         }
@@ -1015,17 +1567,30 @@ pub(crate) struct ReservedIds {
 
 impl Acquiring {
     /// The shard key is the attempt (or refund) id itself: its shard digits are the merchant's.
-    pub(crate) async fn reserve_ids(&self, shard_key: &str, with_refund: bool) -> Result<ReservedIds, AcquiringError> {
+    pub(crate) async fn reserve_ids(
+        &self,
+        shard_key: &str,
+        with_refund: bool,
+    ) -> Result<ReservedIds, AcquiringError> {
         let event = self.ids.next(BizType::Event, shard_key).await?.to_string();
         let (refund, refund_attempt) = if with_refund {
             (
                 Some(self.ids.next(BizType::Refund, shard_key).await?.to_string()),
-                Some(self.ids.next(BizType::ChannelAttempt, shard_key).await?.to_string()),
+                Some(
+                    self.ids
+                        .next(BizType::ChannelAttempt, shard_key)
+                        .await?
+                        .to_string(),
+                ),
             )
         } else {
             (None, None)
         };
-        Ok(ReservedIds { event, refund, refund_attempt })
+        Ok(ReservedIds {
+            event,
+            refund,
+            refund_attempt,
+        })
     }
 }
 
@@ -1037,7 +1602,12 @@ fn same_request(existing: Payment, hash: &str) -> Result<(Payment, bool), Acquir
     }
 }
 
-async fn set_next_action(tx: &mut Tx, payment_id: &str, action: &NextAction, now: i64) -> Result<(), AcquiringError> {
+async fn set_next_action(
+    tx: &mut Tx,
+    payment_id: &str,
+    action: &NextAction,
+    now: i64,
+) -> Result<(), AcquiringError> {
     let json = serde_json::to_string(action).map_err(|e| AcquiringError::Corrupt(e.to_string()))?;
     sqlx::query("UPDATE payments SET next_action = $1, updated_at = $2 WHERE payment_id = $3 AND status IN ('created', 'processing')")
         .bind(json)

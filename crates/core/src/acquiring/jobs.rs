@@ -42,7 +42,9 @@ impl QueryBackSchedule {
     /// The wait before query number `n` (0-based); `None` once the total passes the limit.
     pub fn delay(&self, n: usize) -> Option<i64> {
         let step = self.steps_ms.get(n).copied().unwrap_or(self.then_every_ms);
-        let elapsed: i64 = (0..n).map(|i| self.steps_ms.get(i).copied().unwrap_or(self.then_every_ms)).sum();
+        let elapsed: i64 = (0..n)
+            .map(|i| self.steps_ms.get(i).copied().unwrap_or(self.then_every_ms))
+            .sum();
         (elapsed + step <= self.give_up_after_ms).then_some(step)
     }
 }
@@ -65,12 +67,20 @@ impl Acquiring {
                 };
                 let now = self.now();
                 let stored = match outcome {
-                    Ok(None) => jobs::finish(&self.db, job.id, owner, JobStatus::Done, None, now).await,
+                    Ok(None) => {
+                        jobs::finish(&self.db, job.id, owner, JobStatus::Done, None, now).await
+                    }
                     Ok(Some(at)) => jobs::reschedule(&self.db, job.id, owner, at, None, now).await,
                     Err(e) => {
                         tracing::warn!(target: "detail", kind, key = %job.key, error = %e, "acquiring job failed; retrying");
-                        let at = now + self.config.query_back.delay(job.attempts as usize).unwrap_or(3_600_000);
-                        jobs::reschedule(&self.db, job.id, owner, at, Some(&e.to_string()), now).await
+                        let at = now
+                            + self
+                                .config
+                                .query_back
+                                .delay(job.attempts as usize)
+                                .unwrap_or(3_600_000);
+                        jobs::reschedule(&self.db, job.id, owner, at, Some(&e.to_string()), now)
+                            .await
                     }
                 };
                 stored?;
@@ -80,13 +90,20 @@ impl Acquiring {
     }
 
     /// Runs the jobs until `shutdown` resolves, every `interval`.
-    pub async fn run_jobs(&self, owner: String, interval: Duration, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn run_jobs(
+        &self,
+        owner: String,
+        interval: Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         tokio::pin!(shutdown);
         loop {
             match self.run_due_jobs(&owner, 50).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
-                Err(e) => tracing::warn!(target: "detail", error = %e, "acquiring jobs round failed"),
+                Err(e) => {
+                    tracing::warn!(target: "detail", error = %e, "acquiring jobs round failed")
+                }
             }
             tokio::select! {
                 () = &mut shutdown => return,
@@ -96,7 +113,10 @@ impl Acquiring {
     }
 
     fn next_query_at(&self, job: &Job) -> Option<i64> {
-        self.config.query_back.delay(job.attempts as usize).map(|d| self.now() + d)
+        self.config
+            .query_back
+            .delay(job.attempts as usize)
+            .map(|d| self.now() + d)
     }
 
     /// Asks the channel about a payment attempt; returns when to ask again (None: final).
@@ -110,31 +130,55 @@ impl Acquiring {
         if attempt.status.is_final_attempt() {
             return Ok(None);
         }
-        let connector = self.channels.get(&attempt.channel).ok_or_else(|| AcquiringError::ChannelUnavailable(attempt.channel.clone()))?;
-        let id: BizId = job.key.parse().map_err(|_| AcquiringError::Corrupt("attempt id".into()))?;
+        let connector = self
+            .channels
+            .get(&attempt.channel)
+            .ok_or_else(|| AcquiringError::ChannelUnavailable(attempt.channel.clone()))?;
+        let id: BizId = job
+            .key
+            .parse()
+            .map_err(|_| AcquiringError::Corrupt("attempt id".into()))?;
         let outcome = connector
-            .query(&QueryRequest { attempt_id: id, channel_txn_id: attempt.channel_txn_id.clone() })
+            .query(&QueryRequest {
+                attempt_id: id,
+                channel_txn_id: attempt.channel_txn_id.clone(),
+            })
             .await
             .map_err(|e| AcquiringError::ChannelUnavailable(e.to_string()))?;
         let result = match outcome {
-            QueryOutcome::Succeeded { channel_txn_id, amount, .. } => Some(ChannelResult::Succeeded { channel_txn_id, amount }),
+            QueryOutcome::Succeeded {
+                channel_txn_id,
+                amount,
+                ..
+            } => Some(ChannelResult::Succeeded {
+                channel_txn_id,
+                amount,
+            }),
             QueryOutcome::Failed { code, message } => Some(ChannelResult::Failed { code, message }),
             QueryOutcome::Canceled { .. } => Some(ChannelResult::Canceled),
             QueryOutcome::Pending { .. } => None,
             // The channel never saw it: after the first minutes, it never will.
-            QueryOutcome::NotFound if job.attempts >= 3 => {
-                Some(ChannelResult::Failed { code: "NOT_FOUND_AT_CHANNEL".into(), message: "the channel has no record of this attempt".into() })
-            }
+            QueryOutcome::NotFound if job.attempts >= 3 => Some(ChannelResult::Failed {
+                code: "NOT_FOUND_AT_CHANNEL".into(),
+                message: "the channel has no record of this attempt".into(),
+            }),
             QueryOutcome::NotFound => None,
         };
         if let Some(result) = result {
-            self.apply_payment_result(&job.key, result, ResultSource::Query).await?;
+            self.apply_payment_result(&job.key, result, ResultSource::Query)
+                .await?;
             return Ok(None);
         }
         match self.next_query_at(job) {
             Some(at) => Ok(Some(at)),
             None => {
-                self.alert(&attempt.channel, "query_gave_up", Some(&job.key), "no final result after the query-back schedule").await?;
+                self.alert(
+                    &attempt.channel,
+                    "query_gave_up",
+                    Some(&job.key),
+                    "no final result after the query-back schedule",
+                )
+                .await?;
                 Ok(None)
             }
         }
@@ -150,24 +194,43 @@ impl Acquiring {
         if attempt.status.is_final_attempt() {
             return Ok(None);
         }
-        let pay_attempt: String = sqlx::query("SELECT attempt_id FROM payments WHERE payment_id = $1")
-            .bind(&attempt.payment_id)
-            .fetch_one(self.db.reader())
-            .await?
-            .try_get("attempt_id")?;
-        let connector = self.channels.get(&attempt.channel).ok_or_else(|| AcquiringError::ChannelUnavailable(attempt.channel.clone()))?;
-        let parse = |s: &str| s.parse::<BizId>().map_err(|_| AcquiringError::Corrupt("attempt id".into()));
+        let pay_attempt: String =
+            sqlx::query("SELECT attempt_id FROM payments WHERE payment_id = $1")
+                .bind(&attempt.payment_id)
+                .fetch_one(self.db.reader())
+                .await?
+                .try_get("attempt_id")?;
+        let connector = self
+            .channels
+            .get(&attempt.channel)
+            .ok_or_else(|| AcquiringError::ChannelUnavailable(attempt.channel.clone()))?;
+        let parse = |s: &str| {
+            s.parse::<BizId>()
+                .map_err(|_| AcquiringError::Corrupt("attempt id".into()))
+        };
         let outcome = connector
-            .refund_query(&RefundQueryRequest { refund_attempt_id: parse(&job.key)?, attempt_id: parse(&pay_attempt)? })
+            .refund_query(&RefundQueryRequest {
+                refund_attempt_id: parse(&job.key)?,
+                attempt_id: parse(&pay_attempt)?,
+            })
             .await
             .map_err(|e| AcquiringError::ChannelUnavailable(e.to_string()))?;
         let result = match outcome {
-            RefundQueryOutcome::Succeeded { channel_refund_id, amount } => RefundResult::Succeeded { channel_refund_id, amount },
+            RefundQueryOutcome::Succeeded {
+                channel_refund_id,
+                amount,
+            } => RefundResult::Succeeded {
+                channel_refund_id,
+                amount,
+            },
             RefundQueryOutcome::Failed { code, message } => RefundResult::Failed { code, message },
-            RefundQueryOutcome::Pending { .. } | RefundQueryOutcome::NotFound => RefundResult::Pending,
+            RefundQueryOutcome::Pending { .. } | RefundQueryOutcome::NotFound => {
+                RefundResult::Pending
+            }
         };
         if result != RefundResult::Pending {
-            self.apply_refund_result(&job.key, result, ResultSource::Query).await?;
+            self.apply_refund_result(&job.key, result, ResultSource::Query)
+                .await?;
             return Ok(None);
         }
         Ok(self.next_query_at(job))
@@ -178,7 +241,8 @@ impl Acquiring {
         let p = self.payment_by_id(&job.key).await?;
         match p.status {
             PaymentStatus::Created => {
-                self.close_payment(&p.merchant_id, &p.payment_id, ResultSource::Job).await?;
+                self.close_payment(&p.merchant_id, &p.payment_id, ResultSource::Job)
+                    .await?;
                 Ok(None)
             }
             // The channel's answer is pending; the query-back decides. Look again later.
@@ -198,28 +262,47 @@ impl Acquiring {
         if attempt.status.is_final_attempt() {
             return Ok(None);
         }
-        let payload: serde_json::Value = serde_json::from_str(&job.payload).map_err(|e| AcquiringError::Corrupt(e.to_string()))?;
-        let pay_attempt = payload["payment_attempt"].as_str().unwrap_or_default().to_string();
+        let payload: serde_json::Value = serde_json::from_str(&job.payload)
+            .map_err(|e| AcquiringError::Corrupt(e.to_string()))?;
+        let pay_attempt = payload["payment_attempt"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let payment = self.payment_by_id(&attempt.payment_id).await?;
-        let txn: Option<String> = sqlx::query("SELECT channel_txn_id FROM channel_attempts WHERE attempt_id = $1")
-            .bind(&pay_attempt)
-            .fetch_one(self.db.reader())
-            .await?
-            .try_get("channel_txn_id")?;
+        let txn: Option<String> =
+            sqlx::query("SELECT channel_txn_id FROM channel_attempts WHERE attempt_id = $1")
+                .bind(&pay_attempt)
+                .fetch_one(self.db.reader())
+                .await?
+                .try_get("channel_txn_id")?;
         let mut for_channel = payment.clone();
         for_channel.channel_txn_id = txn;
-        let id: BizId = job.key.parse().map_err(|_| AcquiringError::Corrupt("attempt id".into()))?;
+        let id: BizId = job
+            .key
+            .parse()
+            .map_err(|_| AcquiringError::Corrupt("attempt id".into()))?;
         let result = self
-            .call_refund(&for_channel, &pay_attempt, id, &attempt.channel, attempt.amount, Some("automatic refund of a late success".into()))
+            .call_refund(
+                &for_channel,
+                &pay_attempt,
+                id,
+                &attempt.channel,
+                attempt.amount,
+                Some("automatic refund of a late success".into()),
+            )
             .await;
-        self.apply_refund_result(&job.key, result, ResultSource::Job).await?;
+        self.apply_refund_result(&job.key, result, ResultSource::Job)
+            .await?;
         Ok(None)
     }
 }
 
 impl AttemptStatus {
     pub(crate) fn is_final_attempt(self) -> bool {
-        matches!(self, AttemptStatus::Succeeded | AttemptStatus::Failed | AttemptStatus::Canceled)
+        matches!(
+            self,
+            AttemptStatus::Succeeded | AttemptStatus::Failed | AttemptStatus::Canceled
+        )
     }
 }
 

@@ -16,8 +16,7 @@ mod reports;
 pub use flow::{ChannelResult, NewPayment, ResultSource};
 pub use jobs::QueryBackSchedule;
 pub use model::{
-    Attempt, AttemptStatus, NextAction, Payment, PaymentEvent, PaymentStatus, Refund,
-    RefundStatus,
+    Attempt, AttemptStatus, NextAction, Payment, PaymentEvent, PaymentStatus, Refund, RefundStatus,
 };
 pub use refund::{FeeRefundPolicy, NewRefund};
 pub use reports::{payment_json, refund_json, MerchantBalance};

@@ -57,14 +57,46 @@ names!(PaymentEvent { ResultUnknown => "result_unknown", ChannelSucceeded => "ch
 impl StateMachine for PaymentStatus {
     type Event = PaymentEvent;
     const TRANSITIONS: &'static [(Self, PaymentEvent, Self)] = &[
-        (PaymentStatus::Created, PaymentEvent::ResultUnknown, PaymentStatus::Processing),
-        (PaymentStatus::Created, PaymentEvent::ChannelSucceeded, PaymentStatus::Succeeded),
-        (PaymentStatus::Created, PaymentEvent::ChannelFailed, PaymentStatus::Failed),
-        (PaymentStatus::Created, PaymentEvent::Close, PaymentStatus::Closed),
-        (PaymentStatus::Processing, PaymentEvent::ChannelSucceeded, PaymentStatus::Succeeded),
-        (PaymentStatus::Processing, PaymentEvent::ChannelFailed, PaymentStatus::Failed),
-        (PaymentStatus::Processing, PaymentEvent::Close, PaymentStatus::Closed),
-        (PaymentStatus::Succeeded, PaymentEvent::Cancel, PaymentStatus::Canceled),
+        (
+            PaymentStatus::Created,
+            PaymentEvent::ResultUnknown,
+            PaymentStatus::Processing,
+        ),
+        (
+            PaymentStatus::Created,
+            PaymentEvent::ChannelSucceeded,
+            PaymentStatus::Succeeded,
+        ),
+        (
+            PaymentStatus::Created,
+            PaymentEvent::ChannelFailed,
+            PaymentStatus::Failed,
+        ),
+        (
+            PaymentStatus::Created,
+            PaymentEvent::Close,
+            PaymentStatus::Closed,
+        ),
+        (
+            PaymentStatus::Processing,
+            PaymentEvent::ChannelSucceeded,
+            PaymentStatus::Succeeded,
+        ),
+        (
+            PaymentStatus::Processing,
+            PaymentEvent::ChannelFailed,
+            PaymentStatus::Failed,
+        ),
+        (
+            PaymentStatus::Processing,
+            PaymentEvent::Close,
+            PaymentStatus::Closed,
+        ),
+        (
+            PaymentStatus::Succeeded,
+            PaymentEvent::Cancel,
+            PaymentStatus::Canceled,
+        ),
     ];
 }
 
@@ -98,19 +130,71 @@ names!(AttemptEvent { Accepted => "accepted", Unknown => "unknown", Succeeded =>
 impl StateMachine for AttemptStatus {
     type Event = AttemptEvent;
     const TRANSITIONS: &'static [(Self, AttemptEvent, Self)] = &[
-        (AttemptStatus::Created, AttemptEvent::Accepted, AttemptStatus::Pending),
-        (AttemptStatus::Created, AttemptEvent::Unknown, AttemptStatus::Unknown),
-        (AttemptStatus::Created, AttemptEvent::Succeeded, AttemptStatus::Succeeded),
-        (AttemptStatus::Created, AttemptEvent::Failed, AttemptStatus::Failed),
-        (AttemptStatus::Created, AttemptEvent::Canceled, AttemptStatus::Canceled),
-        (AttemptStatus::Pending, AttemptEvent::Unknown, AttemptStatus::Unknown),
-        (AttemptStatus::Pending, AttemptEvent::Succeeded, AttemptStatus::Succeeded),
-        (AttemptStatus::Pending, AttemptEvent::Failed, AttemptStatus::Failed),
-        (AttemptStatus::Pending, AttemptEvent::Canceled, AttemptStatus::Canceled),
-        (AttemptStatus::Unknown, AttemptEvent::Accepted, AttemptStatus::Pending),
-        (AttemptStatus::Unknown, AttemptEvent::Succeeded, AttemptStatus::Succeeded),
-        (AttemptStatus::Unknown, AttemptEvent::Failed, AttemptStatus::Failed),
-        (AttemptStatus::Unknown, AttemptEvent::Canceled, AttemptStatus::Canceled),
+        (
+            AttemptStatus::Created,
+            AttemptEvent::Accepted,
+            AttemptStatus::Pending,
+        ),
+        (
+            AttemptStatus::Created,
+            AttemptEvent::Unknown,
+            AttemptStatus::Unknown,
+        ),
+        (
+            AttemptStatus::Created,
+            AttemptEvent::Succeeded,
+            AttemptStatus::Succeeded,
+        ),
+        (
+            AttemptStatus::Created,
+            AttemptEvent::Failed,
+            AttemptStatus::Failed,
+        ),
+        (
+            AttemptStatus::Created,
+            AttemptEvent::Canceled,
+            AttemptStatus::Canceled,
+        ),
+        (
+            AttemptStatus::Pending,
+            AttemptEvent::Unknown,
+            AttemptStatus::Unknown,
+        ),
+        (
+            AttemptStatus::Pending,
+            AttemptEvent::Succeeded,
+            AttemptStatus::Succeeded,
+        ),
+        (
+            AttemptStatus::Pending,
+            AttemptEvent::Failed,
+            AttemptStatus::Failed,
+        ),
+        (
+            AttemptStatus::Pending,
+            AttemptEvent::Canceled,
+            AttemptStatus::Canceled,
+        ),
+        (
+            AttemptStatus::Unknown,
+            AttemptEvent::Accepted,
+            AttemptStatus::Pending,
+        ),
+        (
+            AttemptStatus::Unknown,
+            AttemptEvent::Succeeded,
+            AttemptStatus::Succeeded,
+        ),
+        (
+            AttemptStatus::Unknown,
+            AttemptEvent::Failed,
+            AttemptStatus::Failed,
+        ),
+        (
+            AttemptStatus::Unknown,
+            AttemptEvent::Canceled,
+            AttemptStatus::Canceled,
+        ),
     ];
 }
 
@@ -131,8 +215,16 @@ pub enum RefundEvent {
 impl StateMachine for RefundStatus {
     type Event = RefundEvent;
     const TRANSITIONS: &'static [(Self, RefundEvent, Self)] = &[
-        (RefundStatus::Processing, RefundEvent::ChannelSucceeded, RefundStatus::Succeeded),
-        (RefundStatus::Processing, RefundEvent::ChannelFailed, RefundStatus::Failed),
+        (
+            RefundStatus::Processing,
+            RefundEvent::ChannelSucceeded,
+            RefundStatus::Succeeded,
+        ),
+        (
+            RefundStatus::Processing,
+            RefundEvent::ChannelFailed,
+            RefundStatus::Failed,
+        ),
     ];
 }
 
@@ -310,10 +402,17 @@ mod tests {
 
     #[test]
     fn only_unpaid_payments_close_and_only_paid_ones_cancel() {
-        assert_eq!(PaymentStatus::Created.next(PaymentEvent::Close), Some(PaymentStatus::Closed));
+        assert_eq!(
+            PaymentStatus::Created.next(PaymentEvent::Close),
+            Some(PaymentStatus::Closed)
+        );
         assert_eq!(PaymentStatus::Succeeded.next(PaymentEvent::Close), None);
         assert_eq!(PaymentStatus::Created.next(PaymentEvent::Cancel), None);
-        for s in [PaymentStatus::Failed, PaymentStatus::Closed, PaymentStatus::Canceled] {
+        for s in [
+            PaymentStatus::Failed,
+            PaymentStatus::Closed,
+            PaymentStatus::Canceled,
+        ] {
             assert!(s.is_final(), "{s:?}");
         }
         assert!(AttemptStatus::Succeeded.is_final());

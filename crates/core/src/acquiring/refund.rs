@@ -39,8 +39,14 @@ pub struct NewRefund {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundResult {
-    Succeeded { channel_refund_id: String, amount: Money },
-    Failed { code: String, message: String },
+    Succeeded {
+        channel_refund_id: String,
+        amount: Money,
+    },
+    Failed {
+        code: String,
+        message: String,
+    },
     /// Not final yet (accepted, or unknown): queried back.
     Pending,
 }
@@ -48,7 +54,13 @@ pub enum RefundResult {
 impl RefundResult {
     pub(crate) fn from_outcome(o: RefundOutcome) -> Self {
         match o {
-            RefundOutcome::Succeeded { channel_refund_id, amount } => RefundResult::Succeeded { channel_refund_id, amount },
+            RefundOutcome::Succeeded {
+                channel_refund_id,
+                amount,
+            } => RefundResult::Succeeded {
+                channel_refund_id,
+                amount,
+            },
             RefundOutcome::Failed { code, message } => RefundResult::Failed { code, message },
             RefundOutcome::Pending { .. } | RefundOutcome::Unknown { .. } => RefundResult::Pending,
         }
@@ -58,43 +70,90 @@ impl RefundResult {
 impl Acquiring {
     pub async fn create_refund(&self, req: NewRefund) -> Result<(Refund, bool), AcquiringError> {
         let out_refund_no = req.out_refund_no.trim();
-        if out_refund_no.is_empty() || out_refund_no.len() > 64 || !out_refund_no.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-            return Err(AcquiringError::Invalid("out_refund_no must be 1 to 64 characters of [A-Za-z0-9-_.]".into()));
+        if out_refund_no.is_empty()
+            || out_refund_no.len() > 64
+            || !out_refund_no
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(AcquiringError::Invalid(
+                "out_refund_no must be 1 to 64 characters of [A-Za-z0-9-_.]".into(),
+            ));
         }
         if !req.amount.is_positive() {
             return Err(AcquiringError::Invalid("amount must be positive".into()));
         }
         if req.reason.as_ref().is_some_and(|r| r.chars().count() > 256) {
-            return Err(AcquiringError::Invalid("reason is longer than 256 characters".into()));
+            return Err(AcquiringError::Invalid(
+                "reason is longer than 256 characters".into(),
+            ));
         }
         let payment = match (&req.payment_id, &req.out_trade_no) {
             (Some(id), _) => self.payment(&req.merchant_id, id).await?,
             (None, Some(no)) => self.payment_by_out_trade_no(&req.merchant_id, no).await?,
-            (None, None) => return Err(AcquiringError::Invalid("payment_id or out_trade_no is required".into())),
+            (None, None) => {
+                return Err(AcquiringError::Invalid(
+                    "payment_id or out_trade_no is required".into(),
+                ))
+            }
         };
-        let hash = sha256_hex(json!([payment.payment_id, out_refund_no, req.amount.minor(), req.amount.currency().code(), req.reason]).to_string().as_bytes());
+        let hash = sha256_hex(
+            json!([
+                payment.payment_id,
+                out_refund_no,
+                req.amount.minor(),
+                req.amount.currency().code(),
+                req.reason
+            ])
+            .to_string()
+            .as_bytes(),
+        );
         if let Some(existing) = self.refund_by_no(&req.merchant_id, out_refund_no).await? {
-            return if existing.request_hash == hash { Ok((existing, false)) } else { Err(AcquiringError::IdempotencyConflict) };
+            return if existing.request_hash == hash {
+                Ok((existing, false))
+            } else {
+                Err(AcquiringError::IdempotencyConflict)
+            };
         }
         if req.amount.currency() != payment.amount.currency() {
-            return Err(AcquiringError::Invalid(format!("the payment is in {}", payment.amount.currency())));
+            return Err(AcquiringError::Invalid(format!(
+                "the payment is in {}",
+                payment.amount.currency()
+            )));
         }
         if payment.status != PaymentStatus::Succeeded {
-            return Err(AcquiringError::InvalidState(format!("a {} payment cannot be refunded", payment.status.as_str())));
+            return Err(AcquiringError::InvalidState(format!(
+                "a {} payment cannot be refunded",
+                payment.status.as_str()
+            )));
         }
-        let (Some(channel), Some(payment_attempt)) = (payment.channel.clone(), payment.attempt_id.clone()) else {
-            return Err(AcquiringError::Corrupt("succeeded payment without attempt".into()));
+        let (Some(channel), Some(payment_attempt)) =
+            (payment.channel.clone(), payment.attempt_id.clone())
+        else {
+            return Err(AcquiringError::Corrupt(
+                "succeeded payment without attempt".into(),
+            ));
         };
         // Checked again, authoritatively, by the reservation below; here so that the more
         // specific answer wins over the balance check.
-        let left = payment.amount.minor() - payment.refunded_amount.minor() - payment.refunding_amount.minor();
+        let left = payment.amount.minor()
+            - payment.refunded_amount.minor()
+            - payment.refunding_amount.minor();
         if req.amount.minor() > left {
             return Err(AcquiringError::ExceedsRefundable { refundable: left });
         }
         let fee_refund = self.fee_refund(&payment, req.amount).await?;
         // The merchant's pending settlement pays the refund: refuse now rather than after the
         // channel has given the money back.
-        let pending = self.ledger.balance(&paycore_ledger::accounts::account_no("224101", &payment.merchant_id, payment.amount.currency().code(), 0)).await?;
+        let pending = self
+            .ledger
+            .balance(&paycore_ledger::accounts::account_no(
+                "224101",
+                &payment.merchant_id,
+                payment.amount.currency().code(),
+                0,
+            ))
+            .await?;
         let net = req.amount.checked_sub(fee_refund)?;
         if pending.available.minor() < net.minor() {
             return Err(AcquiringError::InsufficientBalance(format!(
@@ -103,7 +162,10 @@ impl Acquiring {
             )));
         }
         let refund_id = self.ids.next(BizType::Refund, &req.merchant_id).await?;
-        let attempt_id = self.ids.next(BizType::ChannelAttempt, &req.merchant_id).await?;
+        let attempt_id = self
+            .ids
+            .next(BizType::ChannelAttempt, &req.merchant_id)
+            .await?;
         let now = self.now();
         let mut tx = self.db.begin().await?;
         let reserved = sqlx::query(
@@ -119,7 +181,10 @@ impl Acquiring {
             tx.rollback().await?;
             let p = self.payment_by_id(&payment.payment_id).await?;
             if p.status != PaymentStatus::Succeeded {
-                return Err(AcquiringError::InvalidState(format!("a {} payment cannot be refunded", p.status.as_str())));
+                return Err(AcquiringError::InvalidState(format!(
+                    "a {} payment cannot be refunded",
+                    p.status.as_str()
+                )));
             }
             let left = p.amount.minor() - p.refunded_amount.minor() - p.refunding_amount.minor();
             return Err(AcquiringError::ExceedsRefundable { refundable: left });
@@ -145,17 +210,44 @@ impl Acquiring {
         .await?;
         if inserted.rows_affected() != 1 {
             tx.rollback().await?;
-            let existing = self.refund_by_no(&req.merchant_id, out_refund_no).await?.ok_or(AcquiringError::NotFound)?;
-            return if existing.request_hash == hash { Ok((existing, false)) } else { Err(AcquiringError::IdempotencyConflict) };
+            let existing = self
+                .refund_by_no(&req.merchant_id, out_refund_no)
+                .await?
+                .ok_or(AcquiringError::NotFound)?;
+            return if existing.request_hash == hash {
+                Ok((existing, false))
+            } else {
+                Err(AcquiringError::IdempotencyConflict)
+            };
         }
-        self.insert_attempt(&mut tx, attempt_id.as_str(), "refund", &payment.payment_id, Some(refund_id.as_str()), &req.merchant_id, &channel, req.amount)
-            .await?;
+        self.insert_attempt(
+            &mut tx,
+            attempt_id.as_str(),
+            "refund",
+            &payment.payment_id,
+            Some(refund_id.as_str()),
+            &req.merchant_id,
+            &channel,
+            req.amount,
+        )
+        .await?;
         tx.commit().await?;
         tracing::info!(target: "digest.biz", biz = "refund", from = "-", to = "processing", code = "OK",
             refund_id = %refund_id, payment_id = %payment.payment_id, amount = req.amount.minor(),
             currency = req.amount.currency().code(), channel = %channel);
-        let result = self.call_refund(&payment, &payment_attempt, attempt_id, &channel, req.amount, req.reason.clone()).await;
-        let refund = self.apply_refund_result(attempt_id.as_str(), result, ResultSource::Sync).await?;
+        let result = self
+            .call_refund(
+                &payment,
+                &payment_attempt,
+                attempt_id,
+                &channel,
+                req.amount,
+                req.reason.clone(),
+            )
+            .await;
+        let refund = self
+            .apply_refund_result(attempt_id.as_str(), result, ResultSource::Sync)
+            .await?;
         Ok((refund, true))
     }
 
@@ -174,19 +266,35 @@ impl Acquiring {
                 let fees: i64 = row.try_get("fees")?;
                 let amounts: i64 = row.try_get("amounts")?;
                 if amounts + amount.minor() >= payment.amount.minor() {
-                    return Ok(Money::from_minor((payment.fee.minor() - fees).max(0), amount.currency()));
+                    return Ok(Money::from_minor(
+                        (payment.fee.minor() - fees).max(0),
+                        amount.currency(),
+                    ));
                 }
-                Ok(payment.fee.mul_ratio(amount.minor(), payment.amount.minor(), Rounding::Down)?)
+                Ok(payment
+                    .fee
+                    .mul_ratio(amount.minor(), payment.amount.minor(), Rounding::Down)?)
             }
         }
     }
 
-    pub(crate) async fn call_refund(&self, payment: &Payment, payment_attempt: &str, attempt_id: BizId, channel: &str, amount: Money, reason: Option<String>) -> RefundResult {
+    pub(crate) async fn call_refund(
+        &self,
+        payment: &Payment,
+        payment_attempt: &str,
+        attempt_id: BizId,
+        channel: &str,
+        amount: Money,
+        reason: Option<String>,
+    ) -> RefundResult {
         let Some(connector) = self.channels.get(channel) else {
             return RefundResult::Pending;
         };
         let Ok(pay_attempt) = payment_attempt.parse::<BizId>() else {
-            return RefundResult::Failed { code: "INTERNAL".into(), message: "payment attempt id".into() };
+            return RefundResult::Failed {
+                code: "INTERNAL".into(),
+                message: "payment attempt id".into(),
+            };
         };
         let req = RefundRequest {
             refund_attempt_id: attempt_id,
@@ -195,7 +303,10 @@ impl Acquiring {
             amount,
             payment_amount: payment.amount,
             reason,
-            notify_url: Some(paycore_channels::notify_url(&self.config.platform_base_url, channel)),
+            notify_url: Some(paycore_channels::notify_url(
+                &self.config.platform_base_url,
+                channel,
+            )),
         };
         match connector.refund(&req).await {
             Ok(o) => RefundResult::from_outcome(o),
@@ -205,12 +316,19 @@ impl Acquiring {
     }
 
     /// The one transition function for a refund attempt's result, from any source.
-    pub async fn apply_refund_result(&self, attempt_id: &str, result: RefundResult, source: ResultSource) -> Result<Refund, AcquiringError> {
+    pub async fn apply_refund_result(
+        &self,
+        attempt_id: &str,
+        result: RefundResult,
+        source: ResultSource,
+    ) -> Result<Refund, AcquiringError> {
         let ids = self.reserve_ids(attempt_id, false).await?;
         self.prepare_ledger(attempt_id).await?;
         let mut tx = self.db.begin().await?;
         let attempt = self.attempt(&mut tx, attempt_id).await?;
-        let refund_id = attempt.refund_id.clone().ok_or_else(|| AcquiringError::ChannelMessage(format!("{attempt_id} is not a refund attempt")))?;
+        let refund_id = attempt.refund_id.clone().ok_or_else(|| {
+            AcquiringError::ChannelMessage(format!("{attempt_id} is not a refund attempt"))
+        })?;
         let refund = self.refund_in(&mut tx, &refund_id).await?;
         let event = match &result {
             RefundResult::Pending => {
@@ -219,11 +337,21 @@ impl Acquiring {
             }
             RefundResult::Succeeded { amount, .. } if *amount != refund.amount => {
                 drop(tx);
-                self.alert(&attempt.channel, "amount_mismatch", Some(attempt_id), &format!(
-                    "channel reports a refund of {} for {} ({})", amount.minor(), refund.amount.minor(), source.as_str()
-                ))
+                self.alert(
+                    &attempt.channel,
+                    "amount_mismatch",
+                    Some(attempt_id),
+                    &format!(
+                        "channel reports a refund of {} for {} ({})",
+                        amount.minor(),
+                        refund.amount.minor(),
+                        source.as_str()
+                    ),
+                )
                 .await?;
-                return Err(AcquiringError::ChannelMessage("refund amount differs".into()));
+                return Err(AcquiringError::ChannelMessage(
+                    "refund amount differs".into(),
+                ));
             }
             RefundResult::Succeeded { .. } => RefundEvent::ChannelSucceeded,
             RefundResult::Failed { .. } => RefundEvent::ChannelFailed,
@@ -235,7 +363,9 @@ impl Acquiring {
         let payment = self.payment_in(&mut tx, &refund.payment_id).await?;
         let now = self.now();
         let (attempt_status, txn, code) = match &result {
-            RefundResult::Succeeded { channel_refund_id, .. } => ("succeeded", Some(channel_refund_id.as_str()), None),
+            RefundResult::Succeeded {
+                channel_refund_id, ..
+            } => ("succeeded", Some(channel_refund_id.as_str()), None),
             RefundResult::Failed { code, .. } => ("failed", None, Some(code.as_str())),
             RefundResult::Pending => ("pending", None, None),
         };
@@ -249,10 +379,15 @@ impl Acquiring {
             .await?;
         let mut day = None;
         if to == RefundStatus::Succeeded {
-            let ev = BusinessEvent::new(&format!("{attempt_id}.refund"), REFUND_VOUCHER, &refund.refund_id, refund.amount)
-                .fee(refund.fee_refund)
-                .party("merchant", &refund.merchant_id)
-                .party("channel", &attempt.channel);
+            let ev = BusinessEvent::new(
+                &format!("{attempt_id}.refund"),
+                REFUND_VOUCHER,
+                &refund.refund_id,
+                refund.amount,
+            )
+            .fee(refund.fee_refund)
+            .party("merchant", &refund.merchant_id)
+            .party("channel", &attempt.channel);
             day = Some(self.post(&mut tx, &[ev]).await?);
             sqlx::query("UPDATE payments SET refunded_amount = refunded_amount + $1, refunding_amount = refunding_amount - $1, updated_at = $2 WHERE payment_id = $3")
                 .bind(refund.amount.minor())
@@ -268,7 +403,11 @@ impl Acquiring {
                 .execute(&mut *tx)
                 .await?;
         }
-        let failure = if let RefundResult::Failed { code, .. } = &result { Some(code.clone()) } else { None };
+        let failure = if let RefundResult::Failed { code, .. } = &result {
+            Some(code.clone())
+        } else {
+            None
+        };
         let done = sqlx::query(
             "UPDATE refunds SET status = $1, channel_refund_id = $2, failure_code = $3, accounting_day = $4, updated_at = $5
              WHERE refund_id = $6 AND status = 'processing'",
@@ -282,15 +421,30 @@ impl Acquiring {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
-            return Err(AcquiringError::InvalidState("the refund changed concurrently".into()));
+            return Err(AcquiringError::InvalidState(
+                "the refund changed concurrently".into(),
+            ));
         }
         tracing::info!(target: "digest.biz", biz = "refund", from = refund.status.as_str(), to = to.as_str(), code = "OK",
             source = source.as_str(), refund_id = %refund.refund_id, payment_id = %refund.payment_id,
             amount = refund.amount.minor(), currency = refund.amount.currency().code(), channel = %attempt.channel);
         let after = self.refund_in(&mut tx, &refund.refund_id).await?;
         let event_type = format!("refund.{}", to.as_str());
-        self.publish(&mut tx, &ids.event, &event_type, &refund.merchant_id, &refund.refund_id, payment.notify_url.as_deref(), &super::reports::refund_json(&after), now)
-            .await?;
+        // Refund events also name the payment's product and channel, for subscribers.
+        let mut data = super::reports::refund_json(&after);
+        data["product"] = payment.product.as_str().into();
+        data["channel"] = attempt.channel.clone().into();
+        self.publish(
+            &mut tx,
+            &ids.event,
+            &event_type,
+            &refund.merchant_id,
+            &refund.refund_id,
+            payment.notify_url.as_deref(),
+            &data,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -322,38 +476,76 @@ impl Acquiring {
         .bind(now)
         .execute(&mut **tx)
         .await?;
-        self.insert_attempt(tx, refund_attempt, "refund", &payment.payment_id, Some(refund_id), &payment.merchant_id, &attempt.channel, attempt.amount)
-            .await?;
+        self.insert_attempt(
+            tx,
+            refund_attempt,
+            "refund",
+            &payment.payment_id,
+            Some(refund_id),
+            &payment.merchant_id,
+            &attempt.channel,
+            attempt.amount,
+        )
+        .await?;
         // The channel is asked by the job at once (outside this transaction).
-        jobs::enqueue(tx, super::jobs::AUTO_REFUND, refund_attempt, &json!({"payment_attempt": attempt.attempt_id}).to_string(), now).await?;
+        jobs::enqueue(
+            tx,
+            super::jobs::AUTO_REFUND,
+            refund_attempt,
+            &json!({"payment_attempt": attempt.attempt_id}).to_string(),
+            now,
+        )
+        .await?;
         Ok(())
     }
 
-    pub(crate) async fn refund_in(&self, tx: &mut Tx, refund_id: &str) -> Result<Refund, AcquiringError> {
-        let lock = if self.db.engine() == Engine::Postgres { " FOR UPDATE" } else { "" };
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_id = $1{lock}")))
-            .bind(refund_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(AcquiringError::NotFound)?;
+    pub(crate) async fn refund_in(
+        &self,
+        tx: &mut Tx,
+        refund_id: &str,
+    ) -> Result<Refund, AcquiringError> {
+        let lock = if self.db.engine() == Engine::Postgres {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_id = $1{lock}"
+        )))
+        .bind(refund_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(AcquiringError::NotFound)?;
         refund_from_row(&row)
     }
 
-    async fn refund_by_no(&self, merchant_id: &str, out_refund_no: &str) -> Result<Option<Refund>, AcquiringError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE merchant_id = $1 AND out_refund_no = $2")))
-            .bind(merchant_id)
-            .bind(out_refund_no)
-            .fetch_optional(self.db.writer())
-            .await?;
+    async fn refund_by_no(
+        &self,
+        merchant_id: &str,
+        out_refund_no: &str,
+    ) -> Result<Option<Refund>, AcquiringError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE merchant_id = $1 AND out_refund_no = $2"
+        )))
+        .bind(merchant_id)
+        .bind(out_refund_no)
+        .fetch_optional(self.db.writer())
+        .await?;
         row.as_ref().map(refund_from_row).transpose()
     }
 
-    pub async fn refund(&self, merchant_id: &str, refund_id: &str) -> Result<Refund, AcquiringError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_id = $1")))
-            .bind(refund_id)
-            .fetch_optional(self.db.writer())
-            .await?
-            .ok_or(AcquiringError::NotFound)?;
+    pub async fn refund(
+        &self,
+        merchant_id: &str,
+        refund_id: &str,
+    ) -> Result<Refund, AcquiringError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_id = $1"
+        )))
+        .bind(refund_id)
+        .fetch_optional(self.db.writer())
+        .await?
+        .ok_or(AcquiringError::NotFound)?;
         let r = refund_from_row(&row)?;
         if r.merchant_id != merchant_id {
             return Err(AcquiringError::NotFound);
@@ -361,15 +553,23 @@ impl Acquiring {
         Ok(r)
     }
 
-    pub async fn refund_by_out_refund_no(&self, merchant_id: &str, out_refund_no: &str) -> Result<Refund, AcquiringError> {
-        self.refund_by_no(merchant_id, out_refund_no).await?.ok_or(AcquiringError::NotFound)
+    pub async fn refund_by_out_refund_no(
+        &self,
+        merchant_id: &str,
+        out_refund_no: &str,
+    ) -> Result<Refund, AcquiringError> {
+        self.refund_by_no(merchant_id, out_refund_no)
+            .await?
+            .ok_or(AcquiringError::NotFound)
     }
 
     pub async fn refunds_of(&self, payment_id: &str) -> Result<Vec<Refund>, AcquiringError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY id")))
-            .bind(payment_id)
-            .fetch_all(self.db.reader())
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY id"
+        )))
+        .bind(payment_id)
+        .fetch_all(self.db.reader())
+        .await?;
         rows.iter().map(refund_from_row).collect()
     }
 }

@@ -12,7 +12,10 @@ use super::{Acquiring, AcquiringError};
 fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -85,7 +88,8 @@ impl Acquiring {
     /// The merchant's statement for an accounting day (`yyyymmdd`): a header, a line per
     /// payment, refund and fee, then a totals line per currency. Amounts in minor units.
     pub async fn bill(&self, merchant_id: &str, day: i64) -> Result<String, AcquiringError> {
-        let mut out = String::from("type,id,merchant_no,payment_id,amount,currency,fee,net,channel,time\n");
+        let mut out =
+            String::from("type,id,merchant_no,payment_id,amount,currency,fee,net,channel,time\n");
         let payments = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND accounting_day = $2 ORDER BY paid_at, id"
         )))
@@ -100,7 +104,8 @@ impl Acquiring {
         .bind(day)
         .fetch_all(self.db.reader())
         .await?;
-        let mut totals: std::collections::BTreeMap<&'static str, (i64, i64, i64, i64, i64)> = Default::default();
+        let mut totals: std::collections::BTreeMap<&'static str, (i64, i64, i64, i64, i64)> =
+            Default::default();
         for row in &payments {
             let p = payment_from_row(row)?;
             let c = p.amount.currency();
@@ -111,11 +116,26 @@ impl Acquiring {
             let channel = p.channel.clone().unwrap_or_default();
             out.push_str(&format!(
                 "payment,{},{},{},{},{},0,{},{},{}\n",
-                p.payment_id, csv(&p.out_trade_no), p.payment_id, p.amount.minor(), c.code(), p.amount.minor(), csv(&channel), rfc3339(p.paid_at.unwrap_or(p.updated_at))
+                p.payment_id,
+                csv(&p.out_trade_no),
+                p.payment_id,
+                p.amount.minor(),
+                c.code(),
+                p.amount.minor(),
+                csv(&channel),
+                rfc3339(p.paid_at.unwrap_or(p.updated_at))
             ));
             out.push_str(&format!(
                 "fee,{},{},{},{},{},{},{},{},{}\n",
-                p.payment_id, csv(&p.out_trade_no), p.payment_id, -p.fee.minor(), c.code(), p.fee.minor(), -p.fee.minor(), csv(&channel), rfc3339(p.paid_at.unwrap_or(p.updated_at))
+                p.payment_id,
+                csv(&p.out_trade_no),
+                p.payment_id,
+                -p.fee.minor(),
+                c.code(),
+                p.fee.minor(),
+                -p.fee.minor(),
+                csv(&channel),
+                rfc3339(p.paid_at.unwrap_or(p.updated_at))
             ));
             if p.status == PaymentStatus::Canceled {
                 // Reversed the same day: the cancel is a line of its own.
@@ -123,7 +143,15 @@ impl Acquiring {
                 t.3 -= p.fee.minor();
                 out.push_str(&format!(
                     "cancel,{},{},{},{},{},{},{},{},{}\n",
-                    p.payment_id, csv(&p.out_trade_no), p.payment_id, -p.amount.minor(), c.code(), -p.fee.minor(), -(p.amount.minor() - p.fee.minor()), csv(&channel), rfc3339(p.updated_at)
+                    p.payment_id,
+                    csv(&p.out_trade_no),
+                    p.payment_id,
+                    -p.amount.minor(),
+                    c.code(),
+                    -p.fee.minor(),
+                    -(p.amount.minor() - p.fee.minor()),
+                    csv(&channel),
+                    rfc3339(p.updated_at)
                 ));
             }
         }
@@ -135,7 +163,14 @@ impl Acquiring {
             t.3 -= r.fee_refund.minor();
             out.push_str(&format!(
                 "refund,{},{},{},{},{},{},{},,{}\n",
-                r.refund_id, csv(&r.out_refund_no), r.payment_id, -r.amount.minor(), c.code(), -r.fee_refund.minor(), -(r.amount.minor() - r.fee_refund.minor()), rfc3339(r.updated_at)
+                r.refund_id,
+                csv(&r.out_refund_no),
+                r.payment_id,
+                -r.amount.minor(),
+                c.code(),
+                -r.fee_refund.minor(),
+                -(r.amount.minor() - r.fee_refund.minor()),
+                rfc3339(r.updated_at)
             ));
         }
         for (code, (count, paid, refunded, fees, _)) in totals {
@@ -149,7 +184,10 @@ impl Acquiring {
     }
 
     /// The merchant's balances from the ledger, per currency it has accounts in.
-    pub async fn balances(&self, merchant_id: &str) -> Result<Vec<MerchantBalance>, AcquiringError> {
+    pub async fn balances(
+        &self,
+        merchant_id: &str,
+    ) -> Result<Vec<MerchantBalance>, AcquiringError> {
         let rows = sqlx::query("SELECT DISTINCT currency FROM payments WHERE merchant_id = $1")
             .bind(merchant_id)
             .fetch_all(self.db.reader())
@@ -158,10 +196,26 @@ impl Acquiring {
         for r in rows {
             let code: String = r.try_get("currency")?;
             let currency = Currency::from_code(&code)?;
-            let bal = |subject: &str| paycore_ledger::accounts::account_no(subject, merchant_id, currency.code(), 0);
-            let pending = self.ledger.balance(&bal("224101")).await.map(|b| b.posted).unwrap_or(Money::zero(currency));
-            let available = self.ledger.balance(&bal("224102")).await.map(|b| b.posted).unwrap_or(Money::zero(currency));
-            out.push(MerchantBalance { currency: code, pending_settlement: pending.minor(), available: available.minor() });
+            let bal = |subject: &str| {
+                paycore_ledger::accounts::account_no(subject, merchant_id, currency.code(), 0)
+            };
+            let pending = self
+                .ledger
+                .balance(&bal("224101"))
+                .await
+                .map(|b| b.posted)
+                .unwrap_or(Money::zero(currency));
+            let available = self
+                .ledger
+                .balance(&bal("224102"))
+                .await
+                .map(|b| b.posted)
+                .unwrap_or(Money::zero(currency));
+            out.push(MerchantBalance {
+                currency: code,
+                pending_settlement: pending.minor(),
+                available: available.minor(),
+            });
         }
         Ok(out)
     }
