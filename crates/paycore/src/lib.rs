@@ -1,6 +1,7 @@
 //! The paycore program: settings, wiring of the layers, and the start of the server.
 //! `main.rs` is the command line on top of this; tests start servers through it too.
 
+pub mod bench_api;
 pub mod demo;
 pub mod ledger_cmd;
 pub mod settings;
@@ -188,8 +189,12 @@ impl Platform {
 }
 
 /// The background work of a serving node: gateway upkeep, merchant notifications, the
-/// acquiring jobs (query-back, expiry, automatic refunds) and the outbox subscribers. All stop when `shutdown` fires.
-pub fn spawn_workers(state: &AppState, shutdown: tokio::sync::watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+/// acquiring jobs (query-back, expiry, automatic refunds), the outbox subscribers, and the
+/// ledger's hot-account summarizer and hold expiry. All stop when `shutdown` fires.
+pub fn spawn_workers(
+    state: &AppState,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
@@ -206,8 +211,29 @@ pub fn spawn_workers(state: &AppState, shutdown: tokio::sync::watch::Receiver<bo
         vec![Arc::new(paycore_core::messages::PaymentStats)],
     );
     let bus_stop = stopped(shutdown.clone());
+    let ledger = state.acquiring.ledger().clone();
+    let mut ledger_stop = shutdown.clone();
     vec![
-        tokio::spawn(async move { bus.run(std::time::Duration::from_millis(500), bus_stop).await }),
+        // Hot accounts' buffered flows into their balances, and holds past their time released.
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_millis(ledger.config().summary_interval_ms);
+            loop {
+                if let Err(e) = ledger.summarize(ledger.config().summary_batch).await {
+                    tracing::warn!(target: "detail", error = %e, "summarizing hot accounts failed");
+                }
+                if let Err(e) = ledger.expire_holds().await {
+                    tracing::warn!(target: "detail", error = %e, "expiring holds failed");
+                }
+                tokio::select! {
+                    _ = ledger_stop.wait_for(|s| *s) => return,
+                    () = tokio::time::sleep(every) => {}
+                }
+            }
+        }),
+        tokio::spawn(async move {
+            bus.run(std::time::Duration::from_millis(500), bus_stop)
+                .await
+        }),
         paycore_gateway::spawn_upkeep(state.clone()),
         state.notifier.spawn(stopped(shutdown.clone())),
         tokio::spawn(async move {

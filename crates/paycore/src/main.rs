@@ -95,6 +95,20 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The payment API over HTTP: concurrent signed merchants creating and completing payments
+    /// on a sandbox channel, against a trivial signed endpoint of the same server as the ceiling.
+    Api {
+        /// Seconds of each phase (payments, then the ceiling).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 32)]
+        merchants: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -238,6 +252,28 @@ async fn main() -> anyhow::Result<()> {
             paycore::ledger_cmd::bench(engine, database_url.as_deref(), &cfg, json).await?;
             Ok(())
         }
+        Command::Bench {
+            command:
+                BenchCommand::Api {
+                    seconds,
+                    concurrency,
+                    merchants,
+                    json,
+                },
+        } => {
+            let cfg = paycore::bench_api::ApiBenchConfig {
+                seconds,
+                concurrency,
+                merchants,
+            };
+            let report = paycore::bench_api::run(&cfg).await?;
+            if json {
+                print(&report)?;
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(())
+        }
         Command::Operator { db, command } => {
             let p = open(&db).await?;
             match command {
@@ -281,9 +317,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if s.tls.is_some() { "https" } else { "http" };
-    let base_url = s.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
-    let admin_token = std::env::var("PAYCORE_ADMIN_TOKEN").ok().filter(|t| !t.is_empty());
-    let (state, generated) = p.gateway(s.gateway.clone(), admin_token.as_deref(), &base_url).await?;
+    let base_url = s
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let admin_token = std::env::var("PAYCORE_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let (state, generated) = p
+        .gateway(s.gateway.clone(), admin_token.as_deref(), &base_url)
+        .await?;
     if let Some(token) = generated {
         eprintln!("First operator token (shown once; set PAYCORE_ADMIN_TOKEN to choose your own): {token}");
     }
@@ -302,7 +345,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = paycore::spawn_workers(&state, stop_rx);
-    let tls = s.tls.map(|(cert, key)| paycore_gateway::TlsFiles { cert, key });
+    let tls = s
+        .tls
+        .map(|(cert, key)| paycore_gateway::TlsFiles { cert, key });
     paycore_gateway::serve(listener, state, tls, shutdown_signal()).await?;
     let _ = stop_tx.send(true);
     for w in workers {

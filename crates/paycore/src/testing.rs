@@ -76,9 +76,15 @@ impl TestServer {
         let addr = listener.local_addr()?;
         let scheme = if opts.tls.is_some() { "https" } else { "http" };
         let base_url = format!("{scheme}://{addr}");
-        let (state, _) = platform.gateway(opts.gateway, Some(ADMIN_TOKEN), &base_url).await?;
+        let (state, _) = platform
+            .gateway(opts.gateway, Some(ADMIN_TOKEN), &base_url)
+            .await?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let workers = if opts.workers { crate::spawn_workers(&state, stop_rx) } else { Vec::new() };
+        let workers = if opts.workers {
+            crate::spawn_workers(&state, stop_rx)
+        } else {
+            Vec::new()
+        };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(paycore_gateway::serve(
             listener,
@@ -114,7 +120,10 @@ impl TestServer {
         if let Some(t) = self.task.0.take() {
             // Idle keep-alive connections may hold a graceful shutdown; don't wait forever.
             let abort = t.abort_handle();
-            if tokio::time::timeout(std::time::Duration::from_secs(5), t).await.is_err() {
+            if tokio::time::timeout(std::time::Duration::from_secs(5), t)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }

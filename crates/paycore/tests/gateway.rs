@@ -18,7 +18,10 @@ async fn each_algorithm_signs_and_every_response_verifies() {
         let body = r.json();
         assert_eq!(body["merchant_id"], m.merchant_id.as_str());
         assert_eq!(body["key_id"], m.key_id.as_str());
-        assert!(verify_platform_signature(&s, &r).await, "{alg}: response signature");
+        assert!(
+            verify_platform_signature(&s, &r).await,
+            "{alg}: response signature"
+        );
         // A body altered in transit no longer verifies.
         let mut forged = r;
         forged.body.push(b' ');
@@ -45,37 +48,127 @@ async fn bad_requests_get_their_code_and_change_nothing() {
 
     let mut cases: Vec<(&str, Option<String>, u16, &str)> = vec![
         ("no header", None, 401, "UNAUTHENTICATED"),
-        ("other scheme", Some("Bearer abc".into()), 401, "UNAUTHENTICATED"),
-        ("unknown algorithm", Some(good.replace("PAYCORE-ED25519", "PAYCORE-MD5")), 401, "UNAUTHENTICATED"),
-        ("missing signature", Some(good.split(",signature").next().unwrap().to_string()), 401, "UNAUTHENTICATED"),
-        ("short nonce", Some(good.replace(&n, "abc")), 401, "UNAUTHENTICATED"),
-        ("unknown merchant", Some(good.replace(&m.merchant_id, "20261122111010086600010000000999")), 401, "UNKNOWN_MERCHANT"),
-        ("unknown key", Some(good.replace(&m.key_id, "nokey")), 401, "INVALID_SIGNATURE"),
-        ("another merchant's key", Some(good.replace(&m.key_id, &other.key_id)), 401, "INVALID_SIGNATURE"),
-        ("wrong algorithm for the key", Some(good.replace("PAYCORE-ED25519", "PAYCORE-HMAC-SHA256")), 401, "INVALID_SIGNATURE"),
-        ("bad base64", Some(good.replace("signature=\"", "signature=\"!!")), 401, "INVALID_SIGNATURE"),
+        (
+            "other scheme",
+            Some("Bearer abc".into()),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "unknown algorithm",
+            Some(good.replace("PAYCORE-ED25519", "PAYCORE-MD5")),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "missing signature",
+            Some(good.split(",signature").next().unwrap().to_string()),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "short nonce",
+            Some(good.replace(&n, "abc")),
+            401,
+            "UNAUTHENTICATED",
+        ),
+        (
+            "unknown merchant",
+            Some(good.replace(&m.merchant_id, "20261122111010086600010000000999")),
+            401,
+            "UNKNOWN_MERCHANT",
+        ),
+        (
+            "unknown key",
+            Some(good.replace(&m.key_id, "nokey")),
+            401,
+            "INVALID_SIGNATURE",
+        ),
+        (
+            "another merchant's key",
+            Some(good.replace(&m.key_id, &other.key_id)),
+            401,
+            "INVALID_SIGNATURE",
+        ),
+        (
+            "wrong algorithm for the key",
+            Some(good.replace("PAYCORE-ED25519", "PAYCORE-HMAC-SHA256")),
+            401,
+            "INVALID_SIGNATURE",
+        ),
+        (
+            "bad base64",
+            Some(good.replace("signature=\"", "signature=\"!!")),
+            401,
+            "INVALID_SIGNATURE",
+        ),
     ];
-    let stale_sig = m.signer.sign(&signed_string("GET", path, ts - 301, &n, b""));
-    cases.push(("stale timestamp", Some(auth_header(&m, "ED25519", ts - 301, &n, &stale_sig)), 401, "TIMESTAMP_OUT_OF_WINDOW"));
-    let future_sig = m.signer.sign(&signed_string("GET", path, ts + 301, &n, b""));
-    cases.push(("future timestamp", Some(auth_header(&m, "ED25519", ts + 301, &n, &future_sig)), 401, "TIMESTAMP_OUT_OF_WINDOW"));
-    let other_path = m.signer.sign(&signed_string("GET", "/v1/merchant?x=1", ts, &n, b""));
-    cases.push(("signed another path", Some(auth_header(&m, "ED25519", ts, &n, &other_path)), 401, "INVALID_SIGNATURE"));
+    let stale_sig = m
+        .signer
+        .sign(&signed_string("GET", path, ts - 301, &n, b""));
+    cases.push((
+        "stale timestamp",
+        Some(auth_header(&m, "ED25519", ts - 301, &n, &stale_sig)),
+        401,
+        "TIMESTAMP_OUT_OF_WINDOW",
+    ));
+    let future_sig = m
+        .signer
+        .sign(&signed_string("GET", path, ts + 301, &n, b""));
+    cases.push((
+        "future timestamp",
+        Some(auth_header(&m, "ED25519", ts + 301, &n, &future_sig)),
+        401,
+        "TIMESTAMP_OUT_OF_WINDOW",
+    ));
+    let other_path = m
+        .signer
+        .sign(&signed_string("GET", "/v1/merchant?x=1", ts, &n, b""));
+    cases.push((
+        "signed another path",
+        Some(auth_header(&m, "ED25519", ts, &n, &other_path)),
+        401,
+        "INVALID_SIGNATURE",
+    ));
     for (name, auth, status, code) in cases {
         let r = send_raw(&s, "GET", path, auth, vec![]).await;
         assert_eq!((r.status, r.code().as_str()), (status, code), "{name}");
-        assert!(r.json()["error"]["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+        assert!(r.json()["error"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()));
     }
 
     // Body altered after signing.
-    let signed = m.signer.sign(&signed_string("POST", "/v1/payments", ts, &n, b"{\"amount\":100}"));
-    let r = send_raw(&s, "POST", "/v1/payments", Some(auth_header(&m, "ED25519", ts, &n, &signed)), b"{\"amount\":900}".to_vec()).await;
+    let signed = m.signer.sign(&signed_string(
+        "POST",
+        "/v1/payments",
+        ts,
+        &n,
+        b"{\"amount\":100}",
+    ));
+    let r = send_raw(
+        &s,
+        "POST",
+        "/v1/payments",
+        Some(auth_header(&m, "ED25519", ts, &n, &signed)),
+        b"{\"amount\":900}".to_vec(),
+    )
+    .await;
     assert_eq!((r.status, r.code().as_str()), (401, "INVALID_SIGNATURE"));
 
     // Oversized body: refused before anything is read or recorded.
     let big = vec![b'x'; 64 * 1024 + 1];
-    let sig = m.signer.sign(&signed_string("POST", "/v1/payments", ts, &n, &big));
-    let r = send_raw(&s, "POST", "/v1/payments", Some(auth_header(&m, "ED25519", ts, &n, &sig)), big).await;
+    let sig = m
+        .signer
+        .sign(&signed_string("POST", "/v1/payments", ts, &n, &big));
+    let r = send_raw(
+        &s,
+        "POST",
+        "/v1/payments",
+        Some(auth_header(&m, "ED25519", ts, &n, &sig)),
+        big,
+    )
+    .await;
     assert_eq!((r.status, r.code().as_str()), (413, "PAYLOAD_TOO_LARGE"));
 
     // None of the above consumed the nonce: the good request with it passes once, then is a replay.
@@ -93,7 +186,12 @@ async fn a_restart_does_not_reopen_the_replay_window() {
     let s = TestServer::start().await.unwrap();
     let m = merchant(&s, "HMAC-SHA256").await;
     let (ts, n) = (now(), nonce());
-    assert_eq!(send_at(&s, &m, "GET", "/v1/merchant", b"", ts, &n).await.status, 200);
+    assert_eq!(
+        send_at(&s, &m, "GET", "/v1/merchant", b"", ts, &n)
+            .await
+            .status,
+        200
+    );
     let db = s.stop().await;
     let s = TestServer::start_on(db, Options::default()).await.unwrap();
     let r = send_at(&s, &m, "GET", "/v1/merchant", b"", ts, &n).await;
@@ -108,11 +206,24 @@ async fn keys_rotate_and_revoked_keys_stop_working() {
     let s = TestServer::start().await.unwrap();
     let m1 = merchant(&s, "ED25519").await;
     let (k2, signer2) = add_key(&s, &m1.merchant_id, "RSA2").await;
-    let m2 = Merchant { merchant_id: m1.merchant_id.clone(), key_id: k2.clone(), signer: signer2 };
+    let m2 = Merchant {
+        merchant_id: m1.merchant_id.clone(),
+        key_id: k2.clone(),
+        signer: signer2,
+    };
     assert_eq!(send(&s, &m1, "GET", "/v1/merchant", b"").await.status, 200);
     let me = send(&s, &m2, "GET", "/v1/merchant", b"").await.json();
     assert_eq!(me["keys"].as_array().unwrap().len(), 2);
-    let (st, k) = admin(&s, "POST", &format!("/admin/v1/merchants/{}/keys/{}/revoke", m1.merchant_id, m1.key_id), None).await;
+    let (st, k) = admin(
+        &s,
+        "POST",
+        &format!(
+            "/admin/v1/merchants/{}/keys/{}/revoke",
+            m1.merchant_id, m1.key_id
+        ),
+        None,
+    )
+    .await;
     assert_eq!((st, k["status"].as_str()), (200, Some("revoked")));
     let r = send(&s, &m1, "GET", "/v1/merchant", b"").await;
     assert_eq!((r.status, r.code().as_str()), (401, "INVALID_SIGNATURE"));
@@ -124,12 +235,21 @@ async fn frozen_merchants_are_refused() {
     let s = TestServer::start().await.unwrap();
     let m = merchant(&s, "HMAC-SHA256").await;
     let path = format!("/admin/v1/merchants/{}/status", m.merchant_id);
-    let (st, body) = admin(&s, "POST", &path, Some(json!({"event": "freeze", "reason": "fraud review"}))).await;
+    let (st, body) = admin(
+        &s,
+        "POST",
+        &path,
+        Some(json!({"event": "freeze", "reason": "fraud review"})),
+    )
+    .await;
     assert_eq!((st, body["status"].as_str()), (200, Some("frozen")));
     let r = send(&s, &m, "GET", "/v1/merchant", b"").await;
     assert_eq!((r.status, r.code().as_str()), (403, "FORBIDDEN"));
     let (st, body) = admin(&s, "POST", &path, Some(json!({"event": "activate"}))).await;
-    assert_eq!((st, body["error"]["code"].as_str()), (409, Some("INVALID_STATE")));
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (409, Some("INVALID_STATE"))
+    );
     let (st, _) = admin(&s, "POST", &path, Some(json!({"event": "unfreeze"}))).await;
     assert_eq!(st, 200);
     assert_eq!(send(&s, &m, "GET", "/v1/merchant", b"").await.status, 200);
@@ -138,7 +258,11 @@ async fn frozen_merchants_are_refused() {
 #[tokio::test]
 async fn rate_limits_are_per_merchant() {
     let opts = Options {
-        gateway: GatewayConfig { rate_per_second: 2, rate_burst: 5, ..GatewayConfig::default() },
+        gateway: GatewayConfig {
+            rate_per_second: 2,
+            rate_burst: 5,
+            ..GatewayConfig::default()
+        },
         ..Options::default()
     };
     let s = TestServer::start_with(opts).await.unwrap();
@@ -149,10 +273,16 @@ async fn rate_limits_are_per_merchant() {
         let r = send(&s, &busy, "GET", "/v1/merchant", b"").await;
         codes.push((r.status, r.code()));
     }
-    let limited = codes.iter().filter(|(st, c)| *st == 429 && c == "RATE_LIMITED").count();
+    let limited = codes
+        .iter()
+        .filter(|(st, c)| *st == 429 && c == "RATE_LIMITED")
+        .count();
     assert!(limited >= 5, "{codes:?}");
     assert!(codes.iter().take(5).all(|(st, _)| *st == 200), "{codes:?}");
-    assert_eq!(send(&s, &calm, "GET", "/v1/merchant", b"").await.status, 200);
+    assert_eq!(
+        send(&s, &calm, "GET", "/v1/merchant", b"").await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -169,14 +299,28 @@ async fn tls_serves_the_same_api() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let ok = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
         .arg(&cert)
         .output()
         .expect("openssl is needed to make a test certificate");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let opts = Options {
         tls: Some(paycore_gateway::TlsFiles { cert, key }),
         ..Options::default()
@@ -188,7 +332,10 @@ async fn tls_serves_the_same_api() {
     assert_eq!(r.status, 200);
     assert!(verify_platform_signature(&s, &r).await);
     // Plain HTTP to the TLS port gets no answer.
-    let plain = http().get(format!("http://{}/healthz", s.addr)).send().await;
+    let plain = http()
+        .get(format!("http://{}/healthz", s.addr))
+        .send()
+        .await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
 }
 
@@ -209,7 +356,13 @@ async fn service_endpoints() {
     assert!(metrics.contains("paycore_http_request_duration_seconds"));
     assert!(metrics.contains("paycore_db_pool_connections"));
     let doc: serde_json::Value = get("/openapi.json").await.unwrap().json().await.unwrap();
-    for p in ["/v1/merchant", "/v1/platform/keys", "/admin/v1/merchants", "/admin/v1/merchants/{merchant_id}/keys", "/admin/v1/merchants/{merchant_id}/products"] {
+    for p in [
+        "/v1/merchant",
+        "/v1/platform/keys",
+        "/admin/v1/merchants",
+        "/admin/v1/merchants/{merchant_id}/keys",
+        "/admin/v1/merchants/{merchant_id}/products",
+    ] {
         assert!(doc["paths"][p].is_object(), "openapi lacks {p}");
     }
     // The database going away makes the node unready.

@@ -6,7 +6,10 @@ use paycore::testing::{TestServer, ADMIN_TOKEN};
 #[tokio::test]
 async fn python_client_signs_with_every_algorithm() {
     let s = TestServer::start().await.unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/independent_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/independent_client.py"
+    );
     let base = s.base_url.clone();
     let out = tokio::process::Command::new("python3")
         .arg(script)

@@ -608,7 +608,7 @@ impl Acquiring {
         )))
         .bind(merchant_id)
         .bind(out_trade_no)
-        .fetch_optional(self.db.writer())
+        .fetch_optional(self.db.reader())
         .await?;
         row.as_ref().map(payment_from_row).transpose()
     }
@@ -618,7 +618,7 @@ impl Acquiring {
             "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1"
         )))
         .bind(payment_id)
-        .fetch_optional(self.db.writer())
+        .fetch_optional(self.db.reader())
         .await?
         .ok_or(AcquiringError::NotFound)?;
         payment_from_row(&row)
@@ -1060,7 +1060,7 @@ impl Acquiring {
     async fn attempt_payment(&self, attempt_id: &str) -> Result<String, AcquiringError> {
         let row = sqlx::query("SELECT payment_id FROM channel_attempts WHERE attempt_id = $1")
             .bind(attempt_id)
-            .fetch_optional(self.db.writer())
+            .fetch_optional(self.db.reader())
             .await?
             .ok_or(AcquiringError::NotFound)?;
         Ok(row.try_get("payment_id")?)
@@ -1078,7 +1078,7 @@ impl Acquiring {
             "SELECT status, channel, channel_txn_id FROM channel_attempts WHERE attempt_id = $1",
         )
         .bind(attempt_id)
-        .fetch_optional(self.db.writer())
+        .fetch_optional(self.db.reader())
         .await?
         .ok_or(AcquiringError::NotFound)?;
         let status = AttemptStatus::parse(&row.try_get::<String, _>("status")?)?;
@@ -1127,7 +1127,7 @@ impl Acquiring {
             "SELECT merchant_id, channel, currency FROM channel_attempts WHERE attempt_id = $1",
         )
         .bind(attempt_id)
-        .fetch_optional(self.db.writer())
+        .fetch_optional(self.db.reader())
         .await?
         .ok_or(AcquiringError::NotFound)?;
         let currency = paycore_kernel::Currency::from_code(&row.try_get::<String, _>("currency")?)?;

@@ -261,7 +261,7 @@ impl Acquiring {
                      FROM refunds WHERE payment_id = $1 AND status IN ('processing', 'succeeded')",
                 )
                 .bind(&payment.payment_id)
-                .fetch_one(self.db.writer())
+                .fetch_one(self.db.reader())
                 .await?;
                 let fees: i64 = row.try_get("fees")?;
                 let amounts: i64 = row.try_get("amounts")?;
@@ -529,7 +529,7 @@ impl Acquiring {
         )))
         .bind(merchant_id)
         .bind(out_refund_no)
-        .fetch_optional(self.db.writer())
+        .fetch_optional(self.db.reader())
         .await?;
         row.as_ref().map(refund_from_row).transpose()
     }
@@ -543,7 +543,7 @@ impl Acquiring {
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_id = $1"
         )))
         .bind(refund_id)
-        .fetch_optional(self.db.writer())
+        .fetch_optional(self.db.reader())
         .await?
         .ok_or(AcquiringError::NotFound)?;
         let r = refund_from_row(&row)?;

@@ -171,7 +171,7 @@ impl Merchants {
         )))
         .bind(merchant_id)
         .bind(fingerprint)
-        .fetch_optional(self.db.writer())
+        .fetch_optional(self.db.reader())
         .await?;
         row.as_ref().map(key_from_row).transpose()
     }
@@ -182,7 +182,7 @@ impl Merchants {
         )))
         .bind(merchant_id)
         .bind(key_id)
-        .fetch_optional(self.db.writer())
+        .fetch_optional(self.db.reader())
         .await?
         .ok_or(MerchantError::KeyNotFound)?;
         key_from_row(&row)

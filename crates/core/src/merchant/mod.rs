@@ -136,7 +136,7 @@ impl Merchants {
             "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE merchant_id = $1"
         )))
         .bind(merchant_id)
-        .fetch_optional(self.db.writer())
+        .fetch_optional(self.db.reader())
         .await?
         .ok_or(MerchantError::NotFound)?;
         model::merchant_from_row(&row)
@@ -347,7 +347,7 @@ impl Merchants {
         )))
         .bind(merchant_id)
         .bind(product.as_str())
-        .fetch_optional(self.db.writer())
+        .fetch_optional(self.db.reader())
         .await?;
         row.as_ref().map(model::contract_from_row).transpose()
     }

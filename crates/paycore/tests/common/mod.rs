@@ -29,12 +29,19 @@ impl Signer {
 
     pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
         match self {
-            Signer::Hmac(k) => hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, k), msg).as_ref().to_vec(),
+            Signer::Hmac(k) => hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, k), msg)
+                .as_ref()
+                .to_vec(),
             Signer::Ed25519(k) => k.sign(msg).as_ref().to_vec(),
             Signer::Rsa(k) => {
                 let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
-                    .expect("rsa sign");
+                k.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    msg,
+                    &mut sig,
+                )
+                .expect("rsa sign");
                 sig
             }
         }
@@ -44,7 +51,9 @@ impl Signer {
 pub fn new_ed25519() -> (Signer, String) {
     let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
     let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
-    let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    let mut der = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
     der.extend_from_slice(pair.public_key().as_ref());
     (Signer::Ed25519(pair), pem_encode("PUBLIC KEY", &der))
 }
@@ -78,7 +87,10 @@ impl Sent {
     }
 
     pub fn code(&self) -> String {
-        self.json()["error"]["code"].as_str().unwrap_or("").to_string()
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -117,7 +129,13 @@ pub async fn admin_as(
 
 /// Creates a merchant and registers a key of the given kind for it.
 pub async fn merchant(s: &TestServer, alg: &str) -> Merchant {
-    let (st, m) = admin(s, "POST", "/admin/v1/merchants", Some(json!({"name": "Test Shop"}))).await;
+    let (st, m) = admin(
+        s,
+        "POST",
+        "/admin/v1/merchants",
+        Some(json!({"name": "Test Shop"})),
+    )
+    .await;
     assert_eq!(st, 201, "{m}");
     let merchant_id = m["merchant_id"].as_str().unwrap().to_string();
     let key = add_key(s, &merchant_id, alg).await;
@@ -133,17 +151,30 @@ pub async fn add_key(s: &TestServer, merchant_id: &str, alg: &str) -> (String, S
         "HMAC-SHA256" => (None, json!({"algorithm": "HMAC-SHA256"})),
         "ED25519" => {
             let (sg, pem) = new_ed25519();
-            (Some(sg), json!({"algorithm": "ED25519", "public_key_pem": pem}))
+            (
+                Some(sg),
+                json!({"algorithm": "ED25519", "public_key_pem": pem}),
+            )
         }
         "RSA2" | "RSA2-SPKI" => {
             let (sg, pem) = new_rsa(alg == "RSA2-SPKI");
-            (Some(sg), json!({"algorithm": "RSA2", "public_key_pem": pem}))
+            (
+                Some(sg),
+                json!({"algorithm": "RSA2", "public_key_pem": pem}),
+            )
         }
         other => panic!("{other}"),
     };
-    let (st, k) = admin(s, "POST", &format!("/admin/v1/merchants/{merchant_id}/keys"), Some(body)).await;
+    let (st, k) = admin(
+        s,
+        "POST",
+        &format!("/admin/v1/merchants/{merchant_id}/keys"),
+        Some(body),
+    )
+    .await;
     assert_eq!(st, 201, "{k}");
-    let signer = signer.unwrap_or_else(|| Signer::Hmac(k["secret"].as_str().unwrap().as_bytes().to_vec()));
+    let signer =
+        signer.unwrap_or_else(|| Signer::Hmac(k["secret"].as_str().unwrap().as_bytes().to_vec()));
     (k["key_id"].as_str().unwrap().to_string(), signer)
 }
 
@@ -174,7 +205,13 @@ pub fn auth_header(m: &Merchant, alg: &str, ts: i64, nonce: &str, sig: &[u8]) ->
     )
 }
 
-pub async fn send_raw(s: &TestServer, method: &str, pq: &str, auth: Option<String>, body: Vec<u8>) -> Sent {
+pub async fn send_raw(
+    s: &TestServer,
+    method: &str,
+    pq: &str,
+    auth: Option<String>,
+    body: Vec<u8>,
+) -> Sent {
     let mut req = http().request(method.parse().unwrap(), format!("{}{}", s.base_url, pq));
     if let Some(a) = auth {
         req = req.header("Authorization", a);
@@ -186,7 +223,11 @@ pub async fn send_raw(s: &TestServer, method: &str, pq: &str, auth: Option<Strin
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.bytes().await.unwrap().to_vec();
-    Sent { status, headers, body }
+    Sent {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A correctly signed request with a fresh nonce and the current time.
@@ -194,17 +235,45 @@ pub async fn send(s: &TestServer, m: &Merchant, method: &str, pq: &str, body: &[
     send_at(s, m, method, pq, body, now(), &nonce()).await
 }
 
-pub async fn send_at(s: &TestServer, m: &Merchant, method: &str, pq: &str, body: &[u8], ts: i64, nonce: &str) -> Sent {
+pub async fn send_at(
+    s: &TestServer,
+    m: &Merchant,
+    method: &str,
+    pq: &str,
+    body: &[u8],
+    ts: i64,
+    nonce: &str,
+) -> Sent {
     let sig = m.signer.sign(&signed_string(method, pq, ts, nonce, body));
-    send_raw(s, method, pq, Some(auth_header(m, m.signer.alg(), ts, nonce, &sig)), body.to_vec()).await
+    send_raw(
+        s,
+        method,
+        pq,
+        Some(auth_header(m, m.signer.alg(), ts, nonce, &sig)),
+        body.to_vec(),
+    )
+    .await
 }
 
 /// Checks the platform signature of a response against `GET /v1/platform/keys`.
 pub async fn verify_platform_signature(s: &TestServer, sent: &Sent) -> bool {
-    let keys = send_raw(s, "GET", "/v1/platform/keys", None, vec![]).await.json();
-    let h = |n: &str| sent.headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let keys = send_raw(s, "GET", "/v1/platform/keys", None, vec![])
+        .await
+        .json();
+    let h = |n: &str| {
+        sent.headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
     let key_id = h("paycore-key-id");
-    let Some(key) = keys["keys"].as_array().unwrap().iter().find(|k| k["key_id"] == key_id.as_str()) else {
+    let Some(key) = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["key_id"] == key_id.as_str())
+    else {
         return false;
     };
     assert_eq!(key["algorithm"], "ED25519");
@@ -216,5 +285,7 @@ pub async fn verify_platform_signature(s: &TestServer, sent: &Sent) -> bool {
     let Ok(sig) = B64.decode(h("paycore-signature")) else {
         return false;
     };
-    UnparsedPublicKey::new(&signature::ED25519, raw).verify(&msg, &sig).is_ok()
+    UnparsedPublicKey::new(&signature::ED25519, raw)
+        .verify(&msg, &sig)
+        .is_ok()
 }
