@@ -8,21 +8,6 @@ use common::*;
 use paycore::testing::{Options, TestServer};
 use serde_json::{json, Value};
 
-async fn eventually<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 fn fast() -> Options {
     let mut o = Options::default();
     o.acquiring.query_back.steps_ms = vec![100, 200, 400, 800];

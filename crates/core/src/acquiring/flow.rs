@@ -647,21 +647,55 @@ impl Acquiring {
             .ok_or(AcquiringError::NotFound)
     }
 
-    pub(crate) async fn attempt(
+    /// One row by its key inside `tx`, locked for the rest of it on PostgreSQL (SQLite's one
+    /// writer already serializes the transactions).
+    pub(crate) async fn locked_row(
         &self,
         tx: &mut Tx,
-        attempt_id: &str,
-    ) -> Result<Attempt, AcquiringError> {
+        columns: &str,
+        table: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<sqlx::any::AnyRow, AcquiringError> {
         let lock = if self.db.engine() == Engine::Postgres {
             " FOR UPDATE"
         } else {
             ""
         };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {columns} FROM {table} WHERE {key} = $1{lock}"
+        )))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(AcquiringError::NotFound)
+    }
+
+    pub(crate) async fn attempt(
+        &self,
+        tx: &mut Tx,
+        attempt_id: &str,
+    ) -> Result<Attempt, AcquiringError> {
+        attempt_from_row(
+            &self
+                .locked_row(
+                    tx,
+                    ATTEMPT_COLUMNS,
+                    "channel_attempts",
+                    "attempt_id",
+                    attempt_id,
+                )
+                .await?,
+        )
+    }
+
+    /// An attempt as it is now, outside any transaction.
+    pub(crate) async fn attempt_now(&self, attempt_id: &str) -> Result<Attempt, AcquiringError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM channel_attempts WHERE attempt_id = $1{lock}"
+            "SELECT {ATTEMPT_COLUMNS} FROM channel_attempts WHERE attempt_id = $1"
         )))
         .bind(attempt_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(self.db.reader())
         .await?
         .ok_or(AcquiringError::NotFound)?;
         attempt_from_row(&row)
@@ -672,19 +706,11 @@ impl Acquiring {
         tx: &mut Tx,
         payment_id: &str,
     ) -> Result<Payment, AcquiringError> {
-        let lock = if self.db.engine() == Engine::Postgres {
-            " FOR UPDATE"
-        } else {
-            ""
-        };
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1{lock}"
-        )))
-        .bind(payment_id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(AcquiringError::NotFound)?;
-        payment_from_row(&row)
+        payment_from_row(
+            &self
+                .locked_row(tx, PAYMENT_COLUMNS, "payments", "payment_id", payment_id)
+                .await?,
+        )
     }
 
     /// The one transition function for a payment attempt's result, from any source. Results for
@@ -1058,12 +1084,7 @@ impl Acquiring {
     }
 
     async fn attempt_payment(&self, attempt_id: &str) -> Result<String, AcquiringError> {
-        let row = sqlx::query("SELECT payment_id FROM channel_attempts WHERE attempt_id = $1")
-            .bind(attempt_id)
-            .fetch_optional(self.db.reader())
-            .await?
-            .ok_or(AcquiringError::NotFound)?;
-        Ok(row.try_get("payment_id")?)
+        Ok(self.attempt_now(attempt_id).await?.payment_id)
     }
 
     /// A success reported for an attempt we already hold as failed or canceled may be stale
@@ -1074,20 +1095,15 @@ impl Acquiring {
         attempt_id: &str,
         source: ResultSource,
     ) -> Result<bool, AcquiringError> {
-        let row = sqlx::query(
-            "SELECT status, channel, channel_txn_id FROM channel_attempts WHERE attempt_id = $1",
-        )
-        .bind(attempt_id)
-        .fetch_optional(self.db.reader())
-        .await?
-        .ok_or(AcquiringError::NotFound)?;
-        let status = AttemptStatus::parse(&row.try_get::<String, _>("status")?)?;
-        if !matches!(status, AttemptStatus::Failed | AttemptStatus::Canceled)
-            || source == ResultSource::Query
+        let attempt = self.attempt_now(attempt_id).await?;
+        if !matches!(
+            attempt.status,
+            AttemptStatus::Failed | AttemptStatus::Canceled
+        ) || source == ResultSource::Query
         {
             return Ok(true);
         }
-        let channel: String = row.try_get("channel")?;
+        let channel = attempt.channel.clone();
         let connector = self
             .channels
             .get(&channel)
@@ -1098,7 +1114,7 @@ impl Acquiring {
         let now = connector
             .query(&paycore_channels::QueryRequest {
                 attempt_id: id,
-                channel_txn_id: row.try_get("channel_txn_id")?,
+                channel_txn_id: attempt.channel_txn_id.clone(),
             })
             .await
             // Unsure: refuse the message; the channel sends it again.
@@ -1123,20 +1139,9 @@ impl Acquiring {
     /// transaction of ours (SQLite has one writer connection, which the transaction would hold).
     pub(crate) async fn prepare_ledger(&self, attempt_id: &str) -> Result<(), AcquiringError> {
         self.ledger.ready().await?;
-        let row = sqlx::query(
-            "SELECT merchant_id, channel, currency FROM channel_attempts WHERE attempt_id = $1",
-        )
-        .bind(attempt_id)
-        .fetch_optional(self.db.reader())
-        .await?
-        .ok_or(AcquiringError::NotFound)?;
-        let currency = paycore_kernel::Currency::from_code(&row.try_get::<String, _>("currency")?)?;
-        self.ensure_accounts(
-            &row.try_get::<String, _>("merchant_id")?,
-            &row.try_get::<String, _>("channel")?,
-            currency,
-        )
-        .await
+        let a = self.attempt_now(attempt_id).await?;
+        self.ensure_accounts(&a.merchant_id, &a.channel, a.amount.currency())
+            .await
     }
 
     /// Opens (once) the ledger accounts a merchant's and a channel's postings use.

@@ -121,12 +121,7 @@ impl Acquiring {
 
     /// Asks the channel about a payment attempt; returns when to ask again (None: final).
     async fn query_back(&self, job: &Job) -> Result<Option<i64>, AcquiringError> {
-        let attempt = {
-            let mut tx = self.db.begin().await?;
-            let a = self.attempt(&mut tx, &job.key).await?;
-            tx.commit().await?;
-            a
-        };
+        let attempt = self.attempt_now(&job.key).await?;
         if attempt.status.is_final_attempt() {
             return Ok(None);
         }
@@ -185,12 +180,7 @@ impl Acquiring {
     }
 
     async fn refund_query_back(&self, job: &Job) -> Result<Option<i64>, AcquiringError> {
-        let attempt = {
-            let mut tx = self.db.begin().await?;
-            let a = self.attempt(&mut tx, &job.key).await?;
-            tx.commit().await?;
-            a
-        };
+        let attempt = self.attempt_now(&job.key).await?;
         if attempt.status.is_final_attempt() {
             return Ok(None);
         }
@@ -253,12 +243,7 @@ impl Acquiring {
 
     /// Sends an automatic refund to the channel (its result goes through the refund state machine).
     async fn run_auto_refund(&self, job: &Job) -> Result<Option<i64>, AcquiringError> {
-        let attempt = {
-            let mut tx = self.db.begin().await?;
-            let a = self.attempt(&mut tx, &job.key).await?;
-            tx.commit().await?;
-            a
-        };
+        let attempt = self.attempt_now(&job.key).await?;
         if attempt.status.is_final_attempt() {
             return Ok(None);
         }

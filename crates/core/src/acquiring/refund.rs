@@ -7,7 +7,7 @@ use paycore_kernel::crypto::sha256_hex;
 use paycore_kernel::state::StateMachine;
 use paycore_kernel::{BizId, BizType, Money, Rounding};
 use paycore_ledger::BusinessEvent;
-use paycore_store::{jobs, Engine, Row, Tx};
+use paycore_store::{jobs, Row, Tx};
 use serde_json::json;
 
 use super::flow::ResultSource;
@@ -504,19 +504,11 @@ impl Acquiring {
         tx: &mut Tx,
         refund_id: &str,
     ) -> Result<Refund, AcquiringError> {
-        let lock = if self.db.engine() == Engine::Postgres {
-            " FOR UPDATE"
-        } else {
-            ""
-        };
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_id = $1{lock}"
-        )))
-        .bind(refund_id)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(AcquiringError::NotFound)?;
-        refund_from_row(&row)
+        refund_from_row(
+            &self
+                .locked_row(tx, REFUND_COLUMNS, "refunds", "refund_id", refund_id)
+                .await?,
+        )
     }
 
     async fn refund_by_no(

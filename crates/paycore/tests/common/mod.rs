@@ -289,3 +289,19 @@ pub async fn verify_platform_signature(s: &TestServer, sent: &Sent) -> bool {
         .verify(&msg, &sig)
         .is_ok()
 }
+
+/// Polls `f` until it holds, for up to 20 s.
+pub async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
