@@ -188,7 +188,7 @@ impl Acquiring {
             .by_out_trade_no(&req.merchant_id, &req.out_trade_no)
             .await?
         {
-            return same_request(existing, &hash);
+            return self.same_request(existing, &hash).await;
         }
         let merchant = self.merchants.get(&req.merchant_id).await?;
         if merchant.status != MerchantStatus::Active {
@@ -290,7 +290,7 @@ impl Acquiring {
                 .by_out_trade_no(&req.merchant_id, &req.out_trade_no)
                 .await?
                 .ok_or(AcquiringError::NotFound)?;
-            return same_request(existing, &hash);
+            return self.same_request(existing, &hash).await;
         }
         history(
             &mut tx,
@@ -1599,11 +1599,27 @@ impl Acquiring {
     }
 }
 
-fn same_request(existing: Payment, hash: &str) -> Result<(Payment, bool), AcquiringError> {
-    if existing.request_hash == hash {
-        Ok((existing, false))
-    } else {
-        Err(AcquiringError::IdempotencyConflict)
+impl Acquiring {
+    /// The answer to a request seen before: its payment — and if the first call never got to
+    /// ask the channel (it crashed, or the request is being retried after a timeout), the
+    /// channel is asked now, with the same attempt id, so the payer can still pay.
+    async fn same_request(&self, existing: Payment, hash: &str) -> Result<(Payment, bool), AcquiringError> {
+        if existing.request_hash != hash {
+            return Err(AcquiringError::IdempotencyConflict);
+        }
+        let (PaymentStatus::Created, Some(attempt_id), Some(channel)) =
+            (existing.status, existing.attempt_id.clone(), existing.channel.clone())
+        else {
+            return Ok((existing, false));
+        };
+        let attempt = self.attempt_now(&attempt_id).await?;
+        if attempt.status != AttemptStatus::Created || existing.next_action.is_some() {
+            return Ok((existing, false));
+        }
+        let id: BizId = attempt_id.parse().map_err(|_| AcquiringError::Corrupt("attempt id".into()))?;
+        let (result, _) = self.call_pay(&existing, &id, &channel).await;
+        let payment = self.apply_payment_result(&attempt_id, result, ResultSource::Sync).await?;
+        Ok((payment, false))
     }
 }
 
