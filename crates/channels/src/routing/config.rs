@@ -378,7 +378,7 @@ pub async fn volumes(
 }
 
 pub async fn add_volume(
-    db: &Db,
+    conn: &mut sqlx::AnyConnection,
     month: i64,
     channel: &str,
     amount: Money,
@@ -394,7 +394,7 @@ pub async fn add_volume(
     .bind(month)
     .bind(amount.currency().code())
     .bind(amount.minor())
-    .execute(db.writer())
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -411,7 +411,7 @@ pub async fn affinity(db: &Db, payer_key: &str) -> Result<Option<String>, Routin
 }
 
 pub async fn set_affinity(
-    db: &Db,
+    conn: &mut sqlx::AnyConnection,
     clock: &dyn Clock,
     payer_key: &str,
     channel: &str,
@@ -424,7 +424,7 @@ pub async fn set_affinity(
     .bind(payer_key)
     .bind(channel)
     .bind(clock.unix_millis())
-    .execute(db.writer())
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

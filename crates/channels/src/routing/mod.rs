@@ -414,10 +414,25 @@ impl Router {
         payer_key: Option<&str>,
         amount: Money,
     ) -> Result<(), RoutingError> {
+        let mut tx = self.db.begin().await?;
+        self.record_success_in(&mut tx, channel, payer_key, amount).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`Router::record_success`] inside the caller's transaction (the payment's own), so that
+    /// it costs no commit of its own.
+    pub async fn record_success_in(
+        &self,
+        tx: &mut paycore_store::Tx,
+        channel: &str,
+        payer_key: Option<&str>,
+        amount: Money,
+    ) -> Result<(), RoutingError> {
         let month = config::month_of(self.clock.now());
-        config::add_volume(&self.db, month, channel, amount).await?;
+        config::add_volume(tx, month, channel, amount).await?;
         if let Some(k) = payer_key {
-            config::set_affinity(&self.db, self.clock.as_ref(), k, channel).await?;
+            config::set_affinity(tx, self.clock.as_ref(), k, channel).await?;
         }
         Ok(())
     }

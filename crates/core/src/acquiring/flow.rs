@@ -848,20 +848,17 @@ impl Acquiring {
                         &ids.event,
                     )
                     .await?;
-                    tx.commit().await?;
-                    // Stickiness and monthly volume feed later routing; losing one is harmless.
+                    // Stickiness and monthly volume feed later routing, in the same commit.
                     let payer_key = payment
                         .payer
                         .get("phone")
                         .or(payment.payer.get("member_id"))
                         .and_then(|v| v.as_str());
-                    if let Err(e) = self
-                        .router
-                        .record_success(&attempt.channel, payer_key, payment.amount)
+                    self.router
+                        .record_success_in(&mut tx, &attempt.channel, payer_key, payment.amount)
                         .await
-                    {
-                        tracing::warn!(target: "detail", error = %e, "routing statistics not updated");
-                    }
+                        .map_err(|e| AcquiringError::Corrupt(format!("routing statistics: {e}")))?;
+                    tx.commit().await?;
                     return self.payment_by_id(&attempt.payment_id).await;
                 } else {
                     self.late_success(&mut tx, &payment, &attempt, &result, source, &ids)
