@@ -130,14 +130,29 @@ pub fn signed_string(
     s
 }
 
-/// Remembered nonces, per merchant.
+/// Remembered nonces, per merchant. Concurrent requests share commits: a writer task takes
+/// the nonces waiting and inserts them in one transaction, so a burst of requests costs one
+/// durable commit instead of one each.
 pub struct NonceStore {
     db: Db,
+    queue: tokio::sync::mpsc::Sender<NonceRequest>,
 }
+
+type NonceRequest = (
+    String,
+    String,
+    i64,
+    tokio::sync::oneshot::Sender<Result<bool, String>>,
+);
+
+/// Most nonces one commit takes.
+const NONCE_BATCH: usize = 512;
 
 impl NonceStore {
     pub fn new(db: Db) -> Self {
-        Self { db }
+        let (queue, rx) = tokio::sync::mpsc::channel(4 * NONCE_BATCH);
+        tokio::spawn(nonce_writer(db.clone(), rx));
+        Self { db, queue }
     }
 
     /// Records the nonce; false when the merchant used it before (a replay).
@@ -147,17 +162,21 @@ impl NonceStore {
         nonce: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO api_nonces (merchant_id, nonce, expires_at) VALUES ($1, $2, $3)
-             ON CONFLICT (merchant_id, nonce) DO NOTHING",
-        )
-        .bind(merchant_id)
-        .bind(nonce)
-        .bind(expires_at)
-        .execute(self.db.writer())
-        .await
-        .map_err(StoreError::from)?;
-        Ok(done.rows_affected() == 1)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let stopped = || StoreError::Corrupt("the nonce writer has stopped".into());
+        self.queue
+            .send((
+                merchant_id.to_string(),
+                nonce.to_string(),
+                expires_at,
+                reply,
+            ))
+            .await
+            .map_err(|_| stopped())?;
+        answer
+            .await
+            .map_err(|_| stopped())?
+            .map_err(StoreError::Corrupt)
     }
 
     /// Forgets nonces whose requests can no longer pass the timestamp check.
@@ -169,6 +188,50 @@ impl NonceStore {
             .map_err(StoreError::from)?;
         Ok(done.rows_affected())
     }
+}
+
+async fn nonce_writer(db: Db, mut rx: tokio::sync::mpsc::Receiver<NonceRequest>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < NONCE_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        match insert_nonces(&db, &batch).await {
+            Ok(fresh) => {
+                for ((_, _, _, reply), f) in batch.into_iter().zip(fresh) {
+                    let _ = reply.send(Ok(f));
+                }
+            }
+            Err(e) => {
+                // Nothing of the batch was recorded: every request of it fails (a 500, no effect).
+                for (_, _, _, reply) in batch {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+async fn insert_nonces(db: &Db, batch: &[NonceRequest]) -> Result<Vec<bool>, sqlx::Error> {
+    let mut tx = db.writer().begin().await?;
+    let mut fresh = Vec::with_capacity(batch.len());
+    for (merchant_id, nonce, expires_at, _) in batch {
+        let done = sqlx::query(
+            "INSERT INTO api_nonces (merchant_id, nonce, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (merchant_id, nonce) DO NOTHING",
+        )
+        .bind(merchant_id)
+        .bind(nonce)
+        .bind(*expires_at)
+        .execute(&mut *tx)
+        .await?;
+        fresh.push(done.rows_affected() == 1);
+    }
+    tx.commit().await?;
+    Ok(fresh)
 }
 
 /// Requests per second per merchant, with a burst.

@@ -415,7 +415,8 @@ impl Router {
         amount: Money,
     ) -> Result<(), RoutingError> {
         let mut tx = self.db.begin().await?;
-        self.record_success_in(&mut tx, channel, payer_key, amount).await?;
+        self.record_success_in(&mut tx, channel, payer_key, amount)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

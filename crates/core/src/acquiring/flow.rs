@@ -1600,22 +1600,32 @@ impl Acquiring {
     /// The answer to a request seen before: its payment — and if the first call never got to
     /// ask the channel (it crashed, or the request is being retried after a timeout), the
     /// channel is asked now, with the same attempt id, so the payer can still pay.
-    async fn same_request(&self, existing: Payment, hash: &str) -> Result<(Payment, bool), AcquiringError> {
+    async fn same_request(
+        &self,
+        existing: Payment,
+        hash: &str,
+    ) -> Result<(Payment, bool), AcquiringError> {
         if existing.request_hash != hash {
             return Err(AcquiringError::IdempotencyConflict);
         }
-        let (PaymentStatus::Created, Some(attempt_id), Some(channel)) =
-            (existing.status, existing.attempt_id.clone(), existing.channel.clone())
-        else {
+        let (PaymentStatus::Created, Some(attempt_id), Some(channel)) = (
+            existing.status,
+            existing.attempt_id.clone(),
+            existing.channel.clone(),
+        ) else {
             return Ok((existing, false));
         };
         let attempt = self.attempt_now(&attempt_id).await?;
         if attempt.status != AttemptStatus::Created || existing.next_action.is_some() {
             return Ok((existing, false));
         }
-        let id: BizId = attempt_id.parse().map_err(|_| AcquiringError::Corrupt("attempt id".into()))?;
+        let id: BizId = attempt_id
+            .parse()
+            .map_err(|_| AcquiringError::Corrupt("attempt id".into()))?;
         let (result, _) = self.call_pay(&existing, &id, &channel).await;
-        let payment = self.apply_payment_result(&attempt_id, result, ResultSource::Sync).await?;
+        let payment = self
+            .apply_payment_result(&attempt_id, result, ResultSource::Sync)
+            .await?;
         Ok((payment, false))
     }
 }
