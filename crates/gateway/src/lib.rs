@@ -164,7 +164,22 @@ pub fn router(app: AppState) -> Router {
         root = root.merge(paycore_channels::sandbox::sandbox_router(sandbox.clone()));
     }
     root.fallback(not_found)
+        .layer(from_fn_with_state(app.clone(), durable_responses))
         .layer(axum::middleware::from_fn(observe::layer))
+}
+
+/// No answer leaves before what it reports is on disk: the embedded database syncs commits in
+/// groups, and every request joins the next group sync before its response is sent.
+async fn durable_responses(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let resp = next.run(req).await;
+    match app.db.durable().await {
+        Ok(()) => resp,
+        Err(e) => axum::response::IntoResponse::into_response(ApiError::internal(&e)),
+    }
 }
 
 /// Background upkeep of the gateway: forgets expired nonces and idle rate-limit buckets.

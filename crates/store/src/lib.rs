@@ -7,6 +7,7 @@
 //! - [`sequence`]: persisted blocks of business-ID sequence numbers.
 
 pub mod db;
+pub mod durable;
 pub mod jobs;
 pub mod migrate;
 pub mod outbox;

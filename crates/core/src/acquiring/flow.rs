@@ -565,6 +565,16 @@ impl Acquiring {
             notify_url: paycore_channels::notify_url(&self.config.platform_base_url, channel),
             expire_at: time::OffsetDateTime::from_unix_timestamp(payment.expire_at / 1000).ok(),
         };
+        // The attempt must be on disk before the channel hears of it.
+        if let Err(e) = self.db.durable().await {
+            return (
+                ChannelResult::Failed {
+                    code: "CHANNEL_UNAVAILABLE".into(),
+                    message: format!("not sent: {e}"),
+                },
+                true,
+            );
+        }
         let started = Instant::now();
         let outcome = connector.pay(&req).await;
         let latency = started.elapsed();
@@ -1339,6 +1349,9 @@ impl Acquiring {
         else {
             return;
         };
+        if self.db.durable().await.is_err() {
+            return;
+        }
         let outcome = connector
             .cancel(&CancelRequest {
                 attempt_id: id,
@@ -1398,6 +1411,7 @@ impl Acquiring {
         let id: BizId = attempt_id
             .parse()
             .map_err(|_| AcquiringError::Corrupt("attempt id".into()))?;
+        self.db.durable().await?;
         let outcome = if connector.capabilities().cancel {
             connector
                 .cancel(&CancelRequest {

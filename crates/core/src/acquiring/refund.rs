@@ -308,6 +308,10 @@ impl Acquiring {
                 channel,
             )),
         };
+        // The refund must be on disk before the channel hears of it; if not, the job asks later.
+        if self.db.durable().await.is_err() {
+            return RefundResult::Pending;
+        }
         match connector.refund(&req).await {
             Ok(o) => RefundResult::from_outcome(o),
             // Nothing was sent: the job asks again later.

@@ -250,6 +250,8 @@ impl Notifier {
     }
 
     async fn deliver(&self, c: Claimed, permit: Permit) -> Result<(), NotifyError> {
+        // The event must be on disk before the merchant hears of it.
+        self.inner.db.durable().await?;
         let at = self.inner.clock.unix_millis();
         let attempt = self.post(&c).await;
         drop(permit);
