@@ -115,10 +115,12 @@ mod tests {
         while let Some(r) = set.join_next().await {
             r.unwrap().unwrap();
         }
-        let st = s.lock();
-        assert_eq!(st.completed, 200, "every ticket covered");
-        assert!(!st.running);
-        drop(st);
+        let (completed, running) = {
+            let st = s.lock();
+            (st.completed, st.running)
+        };
+        assert_eq!(completed, 200, "every ticket covered");
+        assert!(!running);
         // A missing log is nothing to sync.
         let gone = Syncer::new(dir.join("missing-wal"));
         gone.sync().await.unwrap();
