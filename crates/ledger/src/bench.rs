@@ -426,5 +426,7 @@ async fn naive(
         .await?;
     }
     tx.commit().await?;
+    // Durable like every other commit of the run (the embedded database syncs in groups).
+    db.durable().await?;
     Ok(())
 }

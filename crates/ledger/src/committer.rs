@@ -113,6 +113,8 @@ pub async fn commit(
                 engine::post_batch_with(&mut tx, db.engine(), inputs, clock.unix_millis(), cache)
                     .await?;
             tx.commit().await?;
+            // Embedded database: the answer waits for the group fsync of the log.
+            db.durable().await?;
             if let Some(cache) = cache {
                 let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
                 if c.len() + touched.len() > engine::CACHE_MAX {

@@ -270,6 +270,7 @@ impl Ledger {
         .await?;
         move_pending(&mut tx, &hold, 1).await?;
         tx.commit().await?;
+        self.db().durable().await?;
         self.invalidate(&[hold.debit_account_id, hold.credit_account_id]);
         Ok(hold)
     }
@@ -309,6 +310,7 @@ impl Ledger {
             move_pending(&mut tx, &h, -1).await?;
             set_status(&mut tx, hold_no, HoldStatus::Expired, 0, None, now).await?;
             tx.commit().await?;
+            self.db().durable().await?;
             self.invalidate(&[h.debit_account_id, h.credit_account_id]);
             return Err(PostError::HoldNotPending {
                 hold_no: hold_no.to_owned(),
@@ -368,6 +370,7 @@ impl Ledger {
         )
         .await?;
         tx.commit().await?;
+        self.db().durable().await?;
         self.invalidate(&[h.debit_account_id, h.credit_account_id]);
         Ok(posted)
     }
@@ -397,6 +400,7 @@ impl Ledger {
         move_pending(&mut tx, &h, -1).await?;
         set_status(&mut tx, hold_no, to, 0, None, now).await?;
         tx.commit().await?;
+        self.db().durable().await?;
         self.invalidate(&[h.debit_account_id, h.credit_account_id]);
         Ok(Hold { status: to, ..h })
     }
@@ -427,6 +431,7 @@ impl Ledger {
         let mut tx = self.db().begin().await?;
         let h = get(&mut tx, paycore_store::Engine::Sqlite, hold_no).await?;
         tx.commit().await?;
+        self.db().durable().await?;
         h.ok_or_else(|| {
             PostError::HoldNotFound {
                 hold_no: hold_no.to_owned(),

@@ -84,7 +84,7 @@ impl Ledger {
             .execute(&mut *tx)
             .await?;
         }
-        for chunk in ids.chunks(sql::MAX_PARAMS).take(0) {
+        for chunk in ids.chunks(sql::MAX_PARAMS) {
             let q = format!(
                 "DELETE FROM ledger_flows WHERE id IN ({})",
                 sql::list(engine, 1, chunk.len())
@@ -108,16 +108,21 @@ impl Ledger {
         Ok(run)
     }
 
-    /// Summarizes until no flow is left (day-end does this before its checks).
+    /// Summarizes until no flow is left (day-end does this before its checks). Bounded: at
+    /// most the rounds the current backlog needs plus a few for flows arriving meanwhile.
     pub async fn summarize_all(&self) -> Result<usize, LedgerError> {
+        let batch = self.config().summary_batch.max(1);
+        let backlog = self.buffer_lag().await?.flows;
+        let rounds = backlog / batch + 4;
         let mut total = 0;
-        loop {
-            let run = self.summarize(self.config().summary_batch).await?;
+        for _ in 0..rounds {
+            let run = self.summarize(batch).await?;
             total += run.flows;
             if run.flows == 0 {
-                return Ok(total);
+                break;
             }
         }
+        Ok(total)
     }
 
     pub async fn buffer_lag(&self) -> Result<BufferLag, LedgerError> {

@@ -554,9 +554,17 @@ impl Ledger {
         rows.iter().map(accounts::subject_from_row).collect()
     }
 
+    /// Closes every accounting day before today's date on the ledger clock (日切); resumes a
+    /// day that failed its checks. Idempotent: a second run closes nothing more.
     pub async fn day_end(&self) -> Result<DayEndReport, LedgerError> {
         self.ready().await?;
         dayend::run(self).await
+    }
+
+    /// Closes the current accounting day now, whatever the clock says (operator's choice).
+    pub async fn day_end_now(&self) -> Result<DayEndReport, LedgerError> {
+        self.ready().await?;
+        dayend::run_now(self).await
     }
 
     /// Trial balance of the current open day (`None`) or of a closed day.

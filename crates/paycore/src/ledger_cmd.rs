@@ -83,7 +83,7 @@ pub async fn run(p: &Platform, _data_dir: &Path, cmd: LedgerCommand) -> anyhow::
     match cmd {
         LedgerCommand::DayEnd { now, format } => {
             let r = if now {
-                paycore_ledger::dayend::run_now(l).await?
+                l.day_end_now().await?
             } else {
                 l.day_end().await?
             };

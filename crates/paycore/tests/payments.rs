@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 
 /// The merchant's notify endpoint: records every delivery (headers and body).
 #[derive(Clone, Default)]
-struct Receiver(Arc<Mutex<Vec<(reqwest::header::HeaderMap, Vec<u8>)>>>);
+struct Receiver(Arc<Mutex<Vec<Delivery>>>);
+
+type Delivery = (reqwest::header::HeaderMap, Vec<u8>);
 
 impl Receiver {
     async fn start(&self) -> String {

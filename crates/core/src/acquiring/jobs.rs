@@ -184,12 +184,17 @@ impl Acquiring {
         if attempt.status.is_final_attempt() {
             return Ok(None);
         }
-        let pay_attempt: String =
-            sqlx::query("SELECT attempt_id FROM payments WHERE payment_id = $1")
-                .bind(&attempt.payment_id)
-                .fetch_one(self.db.reader())
-                .await?
-                .try_get("attempt_id")?;
+        let refund_id = attempt
+            .refund_id
+            .clone()
+            .ok_or_else(|| AcquiringError::Corrupt("refund attempt without refund".into()))?;
+        let refund = self.refund_by_id(&refund_id).await?;
+        let payment = self.payment_by_id(&attempt.payment_id).await?;
+        // An automatic refund gives back the attempt that charged late, not the payment's own.
+        let pay_attempt = match refund.out_refund_no.strip_prefix("auto-") {
+            Some(a) if refund.kind == "auto" => a.to_string(),
+            _ => payment.attempt_id.clone().unwrap_or_default(),
+        };
         let connector = self
             .channels
             .get(&attempt.channel)
@@ -214,8 +219,29 @@ impl Acquiring {
                 amount,
             },
             RefundQueryOutcome::Failed { code, message } => RefundResult::Failed { code, message },
-            RefundQueryOutcome::Pending { .. } | RefundQueryOutcome::NotFound => {
-                RefundResult::Pending
+            RefundQueryOutcome::Pending { .. } => RefundResult::Pending,
+            // The request never reached the channel (we crashed, or it was lost): send it again
+            // under the same attempt id, which the channel deduplicates by.
+            RefundQueryOutcome::NotFound => {
+                let mut for_channel = payment.clone();
+                for_channel.channel_txn_id = sqlx::query(
+                    "SELECT channel_txn_id FROM channel_attempts WHERE attempt_id = $1",
+                )
+                .bind(&pay_attempt)
+                .fetch_optional(self.db.reader())
+                .await?
+                .map(|r| r.try_get::<Option<String>, _>("channel_txn_id"))
+                .transpose()?
+                .flatten();
+                self.call_refund(
+                    &for_channel,
+                    &pay_attempt,
+                    parse(&job.key)?,
+                    &attempt.channel,
+                    attempt.amount,
+                    refund.reason.clone(),
+                )
+                .await
             }
         };
         if result != RefundResult::Pending {

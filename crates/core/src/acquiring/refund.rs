@@ -530,11 +530,7 @@ impl Acquiring {
         row.as_ref().map(refund_from_row).transpose()
     }
 
-    pub async fn refund(
-        &self,
-        merchant_id: &str,
-        refund_id: &str,
-    ) -> Result<Refund, AcquiringError> {
+    pub(crate) async fn refund_by_id(&self, refund_id: &str) -> Result<Refund, AcquiringError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_id = $1"
         )))
@@ -542,7 +538,16 @@ impl Acquiring {
         .fetch_optional(self.db.reader())
         .await?
         .ok_or(AcquiringError::NotFound)?;
-        let r = refund_from_row(&row)?;
+        refund_from_row(&row)
+    }
+
+    /// A merchant's refund; another merchant's is `NotFound`.
+    pub async fn refund(
+        &self,
+        merchant_id: &str,
+        refund_id: &str,
+    ) -> Result<Refund, AcquiringError> {
+        let r = self.refund_by_id(refund_id).await?;
         if r.merchant_id != merchant_id {
             return Err(AcquiringError::NotFound);
         }
