@@ -48,7 +48,7 @@ pub async fn day_end(
 ) -> ApiResult<Response> {
     let ledger = app.acquiring.ledger();
     let report = if req.now {
-        paycore_ledger::dayend::run_now(ledger).await
+        ledger.day_end_now().await
     } else {
         ledger.day_end().await
     }

@@ -377,9 +377,7 @@ async fn cancel_is_only_for_the_payments_accounting_day() {
     let m = shop(&s).await;
     let id = paid(&s, &m, "D-1", 3000).await;
     // Day-end closes the day (its checks pass on the books the payment wrote).
-    let report = paycore_ledger::dayend::run_now(&s.platform.ledger)
-        .await
-        .unwrap();
+    let report = s.platform.ledger.day_end_now().await.unwrap();
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.closed.len(), 1);
     let r = send(&s, &m, "POST", &format!("/v1/payments/{id}/cancel"), b"").await;
