@@ -86,6 +86,9 @@ currencies! {
     MOP = (446, 2),
     OMR = (512, 3),
     VND = (704, 0),
+    // The platform's virtual coin (虚币): not a national currency, so an X-code as ISO 4217
+    // keeps them for units outside it, numeric 0 (none), whole coins only.
+    XPC = (0, 0),
 }
 
 /// Exponents above this would make `10^exponent` a poor fit for i64 amounts; ISO stops at 4.
