@@ -623,15 +623,29 @@ impl Acquiring {
         row.as_ref().map(payment_from_row).transpose()
     }
 
-    pub(crate) async fn payment_by_id(&self, payment_id: &str) -> Result<Payment, AcquiringError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1"
+    /// One row by its key, as committed now (outside any transaction).
+    pub(crate) async fn row_by(
+        &self,
+        columns: &str,
+        table: &str,
+        key: &str,
+        id: &str,
+    ) -> Result<sqlx::any::AnyRow, AcquiringError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {columns} FROM {table} WHERE {key} = $1"
         )))
-        .bind(payment_id)
+        .bind(id)
         .fetch_optional(self.db.reader())
         .await?
-        .ok_or(AcquiringError::NotFound)?;
-        payment_from_row(&row)
+        .ok_or(AcquiringError::NotFound)
+    }
+
+    pub(crate) async fn payment_by_id(&self, payment_id: &str) -> Result<Payment, AcquiringError> {
+        payment_from_row(
+            &self
+                .row_by(PAYMENT_COLUMNS, "payments", "payment_id", payment_id)
+                .await?,
+        )
     }
 
     /// A merchant's payment; another merchant's is `NotFound`.
@@ -701,14 +715,16 @@ impl Acquiring {
 
     /// An attempt as it is now, outside any transaction.
     pub(crate) async fn attempt_now(&self, attempt_id: &str) -> Result<Attempt, AcquiringError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM channel_attempts WHERE attempt_id = $1"
-        )))
-        .bind(attempt_id)
-        .fetch_optional(self.db.reader())
-        .await?
-        .ok_or(AcquiringError::NotFound)?;
-        attempt_from_row(&row)
+        attempt_from_row(
+            &self
+                .row_by(
+                    ATTEMPT_COLUMNS,
+                    "channel_attempts",
+                    "attempt_id",
+                    attempt_id,
+                )
+                .await?,
+        )
     }
 
     pub(crate) async fn payment_in(

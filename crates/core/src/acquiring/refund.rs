@@ -531,14 +531,11 @@ impl Acquiring {
     }
 
     pub(crate) async fn refund_by_id(&self, refund_id: &str) -> Result<Refund, AcquiringError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE refund_id = $1"
-        )))
-        .bind(refund_id)
-        .fetch_optional(self.db.reader())
-        .await?
-        .ok_or(AcquiringError::NotFound)?;
-        refund_from_row(&row)
+        refund_from_row(
+            &self
+                .row_by(REFUND_COLUMNS, "refunds", "refund_id", refund_id)
+                .await?,
+        )
     }
 
     /// A merchant's refund; another merchant's is `NotFound`.
