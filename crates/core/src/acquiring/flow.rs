@@ -797,15 +797,7 @@ impl Acquiring {
         let payment = self.payment_in(&mut tx, &attempt.payment_id).await?;
         let Some(next) = attempt.status.next(result.event()) else {
             // Already final (or the same non-final state again): a duplicate, or news too late.
-            let late_success = matches!(result, ChannelResult::Succeeded { .. })
-                && matches!(
-                    attempt.status,
-                    AttemptStatus::Failed | AttemptStatus::Canceled
-                );
-            if late_success {
-                self.late_success(&mut tx, &payment, &attempt, &result, source, &ids)
-                    .await?;
-            } else if let ChannelResult::Pending {
+            if let ChannelResult::Pending {
                 next_action: Some(action),
                 ..
             } = &result
@@ -855,9 +847,8 @@ impl Acquiring {
                         .post_payment(&mut tx, &payment, &attempt, payment.fee)
                         .await?;
                     sqlx::query(
-                        "UPDATE payments SET status = 'succeeded', channel_txn_id = $1, paid_at = $2,
-                            accounting_day = $3, next_action = NULL, updated_at = $2
-                         WHERE payment_id = $4 AND status = $5",
+                        "UPDATE payments SET channel_txn_id = $1, paid_at = $2, accounting_day = $3,
+                            next_action = NULL WHERE payment_id = $4 AND status = $5",
                     )
                     .bind(channel_txn_id)
                     .bind(now)
@@ -866,7 +857,7 @@ impl Acquiring {
                     .bind(payment.status.as_str())
                     .execute(&mut *tx)
                     .await?;
-                    self.moved(
+                    self.moved_or_conflict(
                         &mut tx,
                         &payment,
                         PaymentEvent::ChannelSucceeded,
@@ -899,17 +890,16 @@ impl Acquiring {
                     )
                 {
                     sqlx::query(
-                        "UPDATE payments SET status = 'failed', failure_code = $1, failure_message = $2,
-                            next_action = NULL, updated_at = $3 WHERE payment_id = $4 AND status = $5",
+                        "UPDATE payments SET failure_code = $1, failure_message = $2, next_action = NULL
+                         WHERE payment_id = $3 AND status = $4",
                     )
                     .bind(code)
                     .bind(message)
-                    .bind(now)
                     .bind(&payment.payment_id)
                     .bind(payment.status.as_str())
                     .execute(&mut *tx)
                     .await?;
-                    self.moved(
+                    self.moved_or_conflict(
                         &mut tx,
                         &payment,
                         PaymentEvent::ChannelFailed,
@@ -936,12 +926,7 @@ impl Acquiring {
             }
             ChannelResult::Unknown { .. } => {
                 if current && payment.status == PaymentStatus::Created {
-                    sqlx::query("UPDATE payments SET status = 'processing', updated_at = $1 WHERE payment_id = $2 AND status = 'created'")
-                        .bind(now)
-                        .bind(&payment.payment_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    self.moved(
+                    self.moved_or_conflict(
                         &mut tx,
                         &payment,
                         PaymentEvent::ResultUnknown,
@@ -958,14 +943,19 @@ impl Acquiring {
                         PaymentStatus::Created | PaymentStatus::Processing
                     )
                 {
-                    sqlx::query("UPDATE payments SET status = 'closed', next_action = NULL, updated_at = $1 WHERE payment_id = $2 AND status = $3")
-                        .bind(now)
+                    sqlx::query("UPDATE payments SET next_action = NULL WHERE payment_id = $1 AND status = $2")
                         .bind(&payment.payment_id)
                         .bind(payment.status.as_str())
                         .execute(&mut *tx)
                         .await?;
-                    self.moved(&mut tx, &payment, PaymentEvent::Close, source, &ids.event)
-                        .await?;
+                    self.moved_or_conflict(
+                        &mut tx,
+                        &payment,
+                        PaymentEvent::Close,
+                        source,
+                        &ids.event,
+                    )
+                    .await?;
                 }
             }
         }
@@ -974,6 +964,9 @@ impl Acquiring {
     }
 
     /// History, business digest and the merchant's notification of one payment move.
+    /// The only place a payment's status changes: the state machine names the new state, a
+    /// compare-and-set on the old one applies it (false, and nothing written, when the payment
+    /// moved meanwhile), then the history row, the digest line and the event.
     pub(crate) async fn moved(
         &self,
         tx: &mut Tx,
@@ -981,9 +974,21 @@ impl Acquiring {
         event: PaymentEvent,
         source: ResultSource,
         event_id: &str,
-    ) -> Result<(), AcquiringError> {
+    ) -> Result<bool, AcquiringError> {
         let to = paycore_kernel::state::apply(before.status, event)?;
         let now = self.now();
+        let done = sqlx::query(
+            "UPDATE payments SET status = $1, updated_at = $2 WHERE payment_id = $3 AND status = $4",
+        )
+        .bind(to.as_str())
+        .bind(now)
+        .bind(&before.payment_id)
+        .bind(before.status.as_str())
+        .execute(&mut **tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
         history(
             tx,
             &before.payment_id,
@@ -1012,7 +1017,26 @@ impl Acquiring {
             &super::reports::payment_json(&after),
             now,
         )
-        .await
+        .await?;
+        Ok(true)
+    }
+
+    /// [`Acquiring::moved`] where the payment is locked by the caller: a lost race is an error.
+    pub(crate) async fn moved_or_conflict(
+        &self,
+        tx: &mut Tx,
+        before: &Payment,
+        event: PaymentEvent,
+        source: ResultSource,
+        event_id: &str,
+    ) -> Result<(), AcquiringError> {
+        if self.moved(tx, before, event, source, event_id).await? {
+            Ok(())
+        } else {
+            Err(AcquiringError::InvalidState(
+                "the payment changed concurrently; retry".into(),
+            ))
+        }
     }
 
     /// The event of a change: the merchant's notification (when it gave a URL) and the outbox.
@@ -1225,12 +1249,6 @@ impl Acquiring {
         if exists.is_some() {
             return Ok(());
         }
-        sqlx::query("UPDATE channel_attempts SET status = 'succeeded', channel_txn_id = $1, updated_at = $2 WHERE attempt_id = $3")
-            .bind(channel_txn_id)
-            .bind(self.now())
-            .bind(&attempt.attempt_id)
-            .execute(&mut **tx)
-            .await?;
         self.post_payment(tx, payment, attempt, Money::zero(payment.amount.currency()))
             .await?;
         let (Some(refund_id), Some(refund_attempt)) = (&ids.refund, &ids.refund_attempt) else {
@@ -1321,12 +1339,10 @@ impl Acquiring {
         }
         let event_id = self.ids.next(BizType::Event, payment_id).await?.to_string();
         let mut tx = self.db.begin().await?;
-        let done = sqlx::query("UPDATE payments SET status = 'closed', next_action = NULL, updated_at = $1 WHERE payment_id = $2 AND status = 'created'")
-            .bind(self.now())
-            .bind(payment_id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() != 1 {
+        if !self
+            .moved(&mut tx, &payment, PaymentEvent::Close, source, &event_id)
+            .await?
+        {
             tx.rollback().await?;
             let now = self.payment_by_id(payment_id).await?;
             return match now.status {
@@ -1337,7 +1353,9 @@ impl Acquiring {
                 ))),
             };
         }
-        self.moved(&mut tx, &payment, PaymentEvent::Close, source, &event_id)
+        sqlx::query("UPDATE payments SET next_action = NULL WHERE payment_id = $1")
+            .bind(payment_id)
+            .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         if let (Some(attempt), Some(channel)) = (&payment.attempt_id, &payment.channel) {
@@ -1497,12 +1515,7 @@ impl Acquiring {
         .party("merchant", &p.merchant_id)
         .party("channel", &channel);
         self.post(&mut tx, &[ev]).await?;
-        sqlx::query("UPDATE payments SET status = 'canceled', updated_at = $1 WHERE payment_id = $2 AND status = 'succeeded'")
-            .bind(self.now())
-            .bind(payment_id)
-            .execute(&mut *tx)
-            .await?;
-        self.moved(
+        self.moved_or_conflict(
             &mut tx,
             &p,
             PaymentEvent::Cancel,

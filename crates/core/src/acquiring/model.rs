@@ -194,6 +194,17 @@ impl StateMachine for AttemptStatus {
             AttemptStatus::Unknown,
             AttemptEvent::Canceled,
             AttemptStatus::Canceled,
+        ), // The channel charged after all (a query confirms it first): the attempt records the
+        // truth, and the payment flow refunds the charge automatically.
+        (
+            AttemptStatus::Failed,
+            AttemptEvent::Succeeded,
+            AttemptStatus::Succeeded,
+        ),
+        (
+            AttemptStatus::Canceled,
+            AttemptEvent::Succeeded,
+            AttemptStatus::Succeeded,
         ),
     ];
 }
