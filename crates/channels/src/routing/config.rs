@@ -298,17 +298,7 @@ pub async fn set_enabled(
     channel: &str,
     enabled: bool,
 ) -> Result<(), RoutingError> {
-    let done =
-        sqlx::query("UPDATE channel_configs SET enabled = $1, updated_at = $2 WHERE channel = $3")
-            .bind(i64::from(enabled))
-            .bind(clock.unix_millis())
-            .bind(channel)
-            .execute(db.writer())
-            .await?;
-    if done.rows_affected() == 0 {
-        return Err(RoutingError::UnknownChannel(channel.to_string()));
-    }
-    Ok(())
+    set_setting(db, clock, channel, "enabled", i64::from(enabled)).await
 }
 
 pub async fn set_weight(
@@ -317,17 +307,7 @@ pub async fn set_weight(
     channel: &str,
     weight: u32,
 ) -> Result<(), RoutingError> {
-    let done =
-        sqlx::query("UPDATE channel_configs SET weight = $1, updated_at = $2 WHERE channel = $3")
-            .bind(i64::from(weight))
-            .bind(clock.unix_millis())
-            .bind(channel)
-            .execute(db.writer())
-            .await?;
-    if done.rows_affected() == 0 {
-        return Err(RoutingError::UnknownChannel(channel.to_string()));
-    }
-    Ok(())
+    set_setting(db, clock, channel, "weight", i64::from(weight)).await
 }
 
 pub async fn set_priority(
@@ -336,13 +316,25 @@ pub async fn set_priority(
     channel: &str,
     priority: i32,
 ) -> Result<(), RoutingError> {
-    let done =
-        sqlx::query("UPDATE channel_configs SET priority = $1, updated_at = $2 WHERE channel = $3")
-            .bind(i64::from(priority))
-            .bind(clock.unix_millis())
-            .bind(channel)
-            .execute(db.writer())
-            .await?;
+    set_setting(db, clock, channel, "priority", i64::from(priority)).await
+}
+
+/// One operator setting of a channel; `column` is one of this module's names, never input.
+async fn set_setting(
+    db: &Db,
+    clock: &dyn Clock,
+    channel: &str,
+    column: &'static str,
+    value: i64,
+) -> Result<(), RoutingError> {
+    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE channel_configs SET {column} = $1, updated_at = $2 WHERE channel = $3"
+    )))
+    .bind(value)
+    .bind(clock.unix_millis())
+    .bind(channel)
+    .execute(db.writer())
+    .await?;
     if done.rows_affected() == 0 {
         return Err(RoutingError::UnknownChannel(channel.to_string()));
     }
