@@ -1,0 +1,475 @@
+//! Creating a payment: the 7 steps of article 000 (validate → route → create order → risk →
+//! call channel → update order → publish), and the same request again.
+
+use paycore_channels::routing::{RouteContext, RouteDecision};
+use paycore_channels::RoutingError;
+use paycore_kernel::crypto::sha256_hex;
+use paycore_kernel::{BizId, BizType, Money};
+use paycore_merchant::{Contract, ContractStatus, MerchantStatus};
+use paycore_product::Product;
+use paycore_store::jobs;
+use serde_json::json;
+
+use crate::channel::{biz_id, ChannelResult};
+use crate::error::AcquiringError;
+use crate::jobs::JobKind;
+use crate::machines::{AttemptEvent, AttemptStatus, PaymentStatus};
+use crate::model::{AttemptKind, Payment, ResultSource};
+use crate::refund::create::valid_merchant_no;
+use crate::rows::NewAttempt;
+use crate::Acquiring;
+
+/// What a merchant asks for (`POST /v1/payments`), already checked for form by the gateway.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub merchant_id: String,
+    pub out_trade_no: String,
+    pub amount: Money,
+    pub subject: String,
+    pub product: Product,
+    /// `{"phone"?, "member_id"?, "client_ip"?}`.
+    pub payer: serde_json::Value,
+    pub notify_url: Option<String>,
+    pub return_url: Option<String>,
+    pub expire_seconds: Option<i64>,
+    pub metadata: serde_json::Value,
+}
+
+impl NewPayment {
+    /// The merchant's request reduced to what decides idempotency: the same number with the
+    /// same fields is the same payment.
+    fn hash(&self) -> String {
+        let canonical = json!([
+            self.out_trade_no,
+            self.amount.minor(),
+            self.amount.currency().code(),
+            self.subject,
+            self.product.as_str(),
+            self.payer,
+            self.notify_url,
+            self.return_url,
+            self.expire_seconds,
+            self.metadata,
+        ]);
+        sha256_hex(canonical.to_string().as_bytes())
+    }
+}
+
+/// Products this server can take payments for through channels today.
+pub const CHANNEL_PRODUCTS: [Product; 5] = [
+    Product::NetBank,
+    Product::Alipay,
+    Product::Wechat,
+    Product::PhoneBill,
+    Product::QuickPay,
+];
+
+fn valid_url(s: &str) -> bool {
+    s.len() <= 512 && (s.starts_with("http://") || s.starts_with("https://"))
+}
+
+fn validate(req: &NewPayment) -> Result<(), AcquiringError> {
+    let bad = |m: String| Err(AcquiringError::Invalid(m));
+    if !valid_merchant_no(&req.out_trade_no) {
+        return bad("out_trade_no must be 1 to 64 characters of [A-Za-z0-9-_.]".into());
+    }
+    if !req.amount.is_positive() {
+        return bad("amount must be positive".into());
+    }
+    let subject_len = req.subject.chars().count();
+    if req.subject.trim().is_empty() || subject_len > 256 {
+        return bad("subject must be 1 to 256 characters".into());
+    }
+    if req.subject.chars().any(char::is_control) {
+        return bad("subject must not contain control characters".into());
+    }
+    if !CHANNEL_PRODUCTS.contains(&req.product) {
+        return bad(format!(
+            "product {} is not available on this server yet",
+            req.product
+        ));
+    }
+    for (name, url) in [
+        ("notify_url", &req.notify_url),
+        ("return_url", &req.return_url),
+    ] {
+        if url.as_deref().is_some_and(|u| !valid_url(u)) {
+            return bad(format!(
+                "{name} must be an http(s) URL of at most 512 characters"
+            ));
+        }
+    }
+    if req
+        .expire_seconds
+        .is_some_and(|s| !(60..=7 * 86_400).contains(&s))
+    {
+        return bad("expire_seconds must be between 60 and 604800".into());
+    }
+    if !req.payer.is_object() || !req.metadata.is_object() {
+        return bad("payer and metadata must be JSON objects".into());
+    }
+    if req.metadata.to_string().len() > 4096 {
+        return bad("metadata is larger than 4096 bytes".into());
+    }
+    if req.product == Product::PhoneBill
+        && req.payer.get("phone").and_then(|p| p.as_str()).is_none()
+    {
+        return bad("PHONE_BILL needs payer.phone".into());
+    }
+    Ok(())
+}
+
+/// What routing's refusal means for the merchant: a request that can never be taken is its
+/// to change (4xx, naming what is accepted); no channel available now is worth retrying.
+fn route_error(e: RoutingError) -> AcquiringError {
+    match e {
+        RoutingError::NotOffered(r @ paycore_channels::routing::Refusal::Amount { .. }) => {
+            AcquiringError::LimitExceeded(r.to_string())
+        }
+        RoutingError::NotOffered(r) => AcquiringError::Invalid(r.to_string()),
+        RoutingError::NoChannel { .. } => AcquiringError::ChannelUnavailable(
+            "no channel can take this payment at the moment; try again later".into(),
+        ),
+        other => AcquiringError::Routing(other),
+    }
+}
+
+impl Acquiring {
+    /// The 7 steps. Returns the payment and whether this call created it (false: the same
+    /// request was made before and this is its payment).
+    pub async fn create_payment(&self, req: NewPayment) -> Result<(Payment, bool), AcquiringError> {
+        // 1. validate
+        validate(&req)?;
+        let hash = req.hash();
+        if let Some(existing) = self
+            .by_out_trade_no(&req.merchant_id, &req.out_trade_no)
+            .await?
+        {
+            return self.same_request(existing, &hash).await;
+        }
+        let (contract, fee) = self.contracted(&req).await?;
+        // 2. route
+        let mut ctx = RouteContext {
+            merchant_id: req.merchant_id.clone(),
+            product: req.product,
+            amount: req.amount,
+            payer_key: req
+                .payer
+                .get("phone")
+                .or(req.payer.get("member_id"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            exclude: Vec::new(),
+        };
+        let decision = self.router.choose(&ctx).await.map_err(route_error)?;
+        tracing::info!(target: "digest.biz", biz = "payment", step = "2.route",
+            channel = %decision.channel, reasons = %decision.reasons.join("; "),
+            merchant = %req.merchant_id, amount = req.amount.minor(),
+            currency = req.amount.currency().code(), product = req.product.as_str());
+        // 3. create order
+        let (payment, attempt) = match self
+            .insert_order(&req, &hash, &contract, fee, &decision)
+            .await?
+        {
+            Ok(created) => created,
+            Err(existing) => return self.same_request(existing, &hash).await,
+        };
+        // 4. risk
+        let risk = self.risk.assess(&payment);
+        tracing::info!(target: "digest.biz", biz = "payment", step = "4.risk",
+            payment_id = %payment.payment_id,
+            code = if risk.is_ok() { "ALLOW" } else { "RISK_REJECTED" });
+        if let Err(reason) = risk {
+            let refused = ChannelResult::Failed {
+                code: "RISK_REJECTED".into(),
+                message: reason.clone(),
+            };
+            self.apply_payment_result(attempt.as_str(), refused, ResultSource::Api)
+                .await?;
+            return Err(AcquiringError::RiskRejected(reason));
+        }
+        // 5–7. call the channel, update the order, publish.
+        let payment = self
+            .execute(payment, attempt, decision.channel, &mut ctx)
+            .await?;
+        Ok((payment, true))
+    }
+
+    /// The merchant may take this payment: it is active, and its contract for the product is
+    /// enabled, names the currency and admits the amount. Returns the contract and the fee.
+    async fn contracted(&self, req: &NewPayment) -> Result<(Contract, Money), AcquiringError> {
+        let merchant = self.merchants.get(&req.merchant_id).await?;
+        if merchant.status != MerchantStatus::Active {
+            return Err(AcquiringError::ProductNotEnabled(format!(
+                "{} is not enabled: the merchant is {}",
+                req.product,
+                merchant.status.as_str()
+            )));
+        }
+        let contract = self
+            .merchants
+            .contract(&req.merchant_id, req.product)
+            .await?
+            .filter(|c| c.status == ContractStatus::Enabled)
+            .ok_or_else(|| {
+                AcquiringError::ProductNotEnabled(format!(
+                    "the merchant has no enabled contract for {}",
+                    req.product
+                ))
+            })?;
+        let currency = req.amount.currency();
+        let (Some(terms), Some(plan)) = (contract.terms_for(currency), contract.fee_plan(currency))
+        else {
+            return Err(AcquiringError::ProductNotEnabled(format!(
+                "the contract for {} accepts {}, not {currency}",
+                req.product,
+                contract.currency_list()
+            )));
+        };
+        if !terms.admits(req.amount)? {
+            return Err(AcquiringError::LimitExceeded(format!(
+                "amount {} is outside the contract's limits for {currency} ({} to {})",
+                req.amount.minor(),
+                terms.min_amount.map_or("-".into(), |v| v.to_string()),
+                terms.max_amount.map_or("-".into(), |v| v.to_string())
+            )));
+        }
+        let fee = plan.fee(req.amount)?;
+        tracing::info!(target: "digest.biz", biz = "payment", step = "1.validate", code = "OK",
+            merchant = %req.merchant_id, out_trade_no = %req.out_trade_no,
+            amount = req.amount.minor(), currency = currency.code(),
+            product = req.product.as_str(), fee = fee.minor());
+        Ok((contract, fee))
+    }
+
+    /// Writes the order with its first attempt, its expiry and its query-back. `Err(existing)`
+    /// when a concurrent request with the same number won the race.
+    async fn insert_order(
+        &self,
+        req: &NewPayment,
+        hash: &str,
+        contract: &Contract,
+        fee: Money,
+        decision: &RouteDecision,
+    ) -> Result<Result<(Payment, BizId), Payment>, AcquiringError> {
+        let payment_id = self.ids.next(BizType::Payment, &req.merchant_id).await?;
+        let attempt_id = self
+            .ids
+            .next(BizType::ChannelAttempt, &req.merchant_id)
+            .await?;
+        let now = self.now();
+        let expires = req
+            .expire_seconds
+            .unwrap_or(self.config.default_expire_seconds);
+        let expire_at = now + expires * 1000;
+        let mut tx = self.db.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO payments (payment_id, merchant_id, out_trade_no, request_hash, product,
+                amount, currency, subject, payer, notify_url, return_url, metadata, fee,
+                fee_rate_bps, contract_version, status, channel, attempt_id, expire_at,
+                created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $20, $16,
+                $17, $18, $19, $19)
+             ON CONFLICT (merchant_id, out_trade_no) DO NOTHING",
+        )
+        .bind(payment_id.as_str())
+        .bind(&req.merchant_id)
+        .bind(&req.out_trade_no)
+        .bind(hash)
+        .bind(req.product.as_str())
+        .bind(req.amount.minor())
+        .bind(req.amount.currency().code())
+        .bind(&req.subject)
+        .bind(req.payer.to_string())
+        .bind(req.notify_url.as_deref())
+        .bind(req.return_url.as_deref())
+        .bind(req.metadata.to_string())
+        .bind(fee.minor())
+        .bind(i64::from(contract.fee_rate_bps))
+        .bind(contract.version)
+        .bind(&decision.channel)
+        .bind(attempt_id.as_str())
+        .bind(expire_at)
+        .bind(now)
+        .bind(PaymentStatus::Created.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
+            let existing = self
+                .by_out_trade_no(&req.merchant_id, &req.out_trade_no)
+                .await?
+                .ok_or(AcquiringError::NotFound)?;
+            return Ok(Err(existing));
+        }
+        paycore_store::state::created(
+            &mut tx,
+            payment_id.as_str(),
+            PaymentStatus::Created,
+            ResultSource::Api.as_str(),
+            now,
+        )
+        .await?;
+        self.insert_attempt(
+            &mut tx,
+            &NewAttempt {
+                attempt_id: attempt_id.as_str(),
+                kind: AttemptKind::Pay,
+                payment_id: payment_id.as_str(),
+                refund_id: None,
+                merchant_id: &req.merchant_id,
+                channel: &decision.channel,
+                amount: req.amount,
+            },
+        )
+        .await?;
+        jobs::enqueue(
+            &mut tx,
+            JobKind::Expire.as_str(),
+            payment_id.as_str(),
+            "{}",
+            expire_at,
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(target: "digest.biz", biz = "payment", step = "3.create_order",
+            from = "-", to = "created", code = "OK", payment_id = %payment_id,
+            amount = req.amount.minor(), currency = req.amount.currency().code(),
+            product = req.product.as_str(), channel = %decision.channel);
+        Ok(Ok((
+            self.payment_by_id(payment_id.as_str()).await?,
+            attempt_id,
+        )))
+    }
+
+    /// Calls the channel and applies its answer; a failure that certainly charged nobody is
+    /// tried once on each other eligible channel.
+    async fn execute(
+        &self,
+        mut payment: Payment,
+        mut attempt: BizId,
+        mut channel: String,
+        ctx: &mut RouteContext,
+    ) -> Result<Payment, AcquiringError> {
+        loop {
+            let (result, safe) = self.call_pay(&payment, &attempt, &channel).await;
+            if let (ChannelResult::Failed { code, message }, true) = (&result, safe) {
+                ctx.exclude.push(channel.clone());
+                if let Ok(next) = self.router.choose(ctx).await {
+                    tracing::info!(target: "digest.biz", biz = "payment", step = "retry",
+                        from_channel = %channel, to_channel = %next.channel, code = %code,
+                        message = %message, payment_id = %payment.payment_id);
+                    let new_attempt = self
+                        .ids
+                        .next(BizType::ChannelAttempt, &payment.merchant_id)
+                        .await?;
+                    if self
+                        .switch_attempt(
+                            &payment,
+                            &attempt,
+                            &new_attempt,
+                            &next.channel,
+                            code,
+                            message,
+                        )
+                        .await?
+                    {
+                        attempt = new_attempt;
+                        channel = next.channel;
+                        payment = self.payment_by_id(&payment.payment_id).await?;
+                        continue;
+                    }
+                }
+            }
+            return self
+                .apply_payment_result(attempt.as_str(), result, ResultSource::Sync)
+                .await;
+        }
+    }
+
+    /// Moves a payment from a failed attempt (that charged nobody) to a new one on another
+    /// channel. False when the payment moved on meanwhile.
+    async fn switch_attempt(
+        &self,
+        payment: &Payment,
+        old: &BizId,
+        new: &BizId,
+        channel: &str,
+        code: &str,
+        message: &str,
+    ) -> Result<bool, AcquiringError> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE payments SET channel = $1, attempt_id = $2, updated_at = $3
+             WHERE payment_id = $4 AND attempt_id = $5 AND status = $6",
+        )
+        .bind(channel)
+        .bind(new.as_str())
+        .bind(now)
+        .bind(&payment.payment_id)
+        .bind(old.as_str())
+        .bind(PaymentStatus::Created.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let failed = self.attempt_in(&mut tx, old.as_str()).await?;
+        self.move_attempt(
+            &mut tx,
+            &failed,
+            AttemptEvent::Failed,
+            ResultSource::Sync,
+            None,
+            Some((code, message)),
+        )
+        .await?;
+        self.insert_attempt(
+            &mut tx,
+            &NewAttempt {
+                attempt_id: new.as_str(),
+                kind: AttemptKind::Pay,
+                payment_id: &payment.payment_id,
+                refund_id: None,
+                merchant_id: &payment.merchant_id,
+                channel,
+                amount: payment.amount,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The answer to a request seen before: its payment — and if the first call never got to
+    /// ask the channel (it crashed, or the request is being retried after a timeout), the
+    /// channel is asked now, with the same attempt id, so the payer can still pay.
+    async fn same_request(
+        &self,
+        existing: Payment,
+        hash: &str,
+    ) -> Result<(Payment, bool), AcquiringError> {
+        if existing.request_hash != hash {
+            return Err(AcquiringError::IdempotencyConflict);
+        }
+        let (PaymentStatus::Created, Some(attempt_id), Some(channel)) = (
+            existing.status,
+            existing.attempt_id.clone(),
+            existing.channel.clone(),
+        ) else {
+            return Ok((existing, false));
+        };
+        let attempt = self.attempt_now(&attempt_id).await?;
+        if attempt.status != AttemptStatus::Created || existing.next_action.is_some() {
+            return Ok((existing, false));
+        }
+        let (result, _) = self
+            .call_pay(&existing, &biz_id(&attempt_id)?, &channel)
+            .await;
+        let payment = self
+            .apply_payment_result(&attempt_id, result, ResultSource::Sync)
+            .await?;
+        Ok((payment, false))
+    }
+}

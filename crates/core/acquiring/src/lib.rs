@@ -1,0 +1,188 @@
+//! Acquiring (收单, S2) and the payment engine for channel instruments (S6): the 7 steps of a
+//! payment (validate → route → create order → risk → call channel → update order → publish),
+//! refunds, cancel (撤销), close, and the query-back of unknown results (补单).
+//!
+//! Whatever reports a channel's result — its synchronous answer, its async notification, the
+//! payer's browser return, or our query — goes through one transition function per object
+//! ([`Acquiring::apply_payment_result`], [`Acquiring::apply_refund_result`]); whichever comes
+//! first wins and the rest are no-ops. A state change, its vouchers and its events commit in one
+//! database transaction, and every status moves through the store's state-machine executor.
+//!
+//! Money leaves a payment only against a reservation on its row: refunds and cancels reserve
+//! their amount by compare-and-set (`refunding_amount`) before the channel is asked, and the
+//! merchant's pending settlement that pays them back is held in the ledger in the same
+//! transaction. A cancel is a refund of kind `cancel` for the whole amount.
+//!
+//! # Modules
+//! Each module uses only the ones listed before it:
+//! `model`, `machines`, `error` → `rows` (loading and inserting rows) → `alerts` → `posting`
+//! (vouchers) → `publish` (status moves with their events) → `channel` (step 5, calling a
+//! connector) → `refund` → `apply` (a payment attempt's result) → `create` (the 7 steps) →
+//! `close`, `cancel` → `inbound` (channel messages) → `query_back` (补单) → `jobs` → `bill`.
+
+mod alerts;
+mod apply;
+mod bill;
+mod cancel;
+mod channel;
+mod close;
+mod create;
+mod error;
+mod inbound;
+mod jobs;
+mod machines;
+mod model;
+mod posting;
+mod publish;
+mod query_back;
+mod refund;
+mod rows;
+
+pub use alerts::{Alert, AlertKind};
+pub use bill::MerchantBalance;
+pub use channel::ChannelResult;
+pub use create::{NewPayment, CHANNEL_PRODUCTS};
+pub use error::AcquiringError;
+pub use jobs::JobKind;
+pub use machines::{
+    AttemptEvent, AttemptStatus, PaymentEvent, PaymentStatus, RefundEvent, RefundStatus,
+};
+pub use model::{Attempt, AttemptKind, NextAction, Payment, Refund, RefundKind, ResultSource};
+pub use posting::Voucher;
+pub use query_back::QueryBackSchedule;
+pub use refund::{FeeRefundPolicy, NewRefund, RefundResult};
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use paycore_channels::routing::Router as ChannelRouter;
+use paycore_channels::ChannelRegistry;
+use paycore_kernel::{Clock, IdGenerator};
+use paycore_ledger::Ledger;
+use paycore_merchant::Merchants;
+use paycore_store::migrate::{Migration, Schema};
+use paycore_store::Db;
+
+/// Acquiring's tables.
+pub const SCHEMA: Schema = Schema {
+    component: "acquiring",
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "acquiring",
+            sql: include_str!("../migrations/0001_acquiring.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "status histories and refund reservations",
+            sql: include_str!("../migrations/0002_histories_reservations.sql"),
+        },
+    ],
+};
+
+/// The risk step (B1 step 4). The wallet issue fills it; until then everything passes.
+pub trait RiskCheck: Send + Sync {
+    fn assess(&self, payment: &Payment) -> Result<(), String>;
+}
+
+pub struct AllowAll;
+
+impl RiskCheck for AllowAll {
+    fn assess(&self, _: &Payment) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// How payments and refunds look to merchants: the `data` of their notifications and events.
+/// The product layer's API types decide it, so the merchant contract is defined in one place.
+pub trait MerchantViews: Send + Sync {
+    fn payment(&self, p: &Payment) -> serde_json::Value;
+    /// A refund, with the payment it belongs to (refund events name its product and channel).
+    fn refund(&self, r: &Refund, p: &Payment) -> serde_json::Value;
+}
+
+#[derive(Clone)]
+pub struct AcquiringConfig {
+    /// Where channels send notifications and browsers come back: `{base}/channels/{channel}/…`.
+    pub platform_base_url: String,
+    /// Unpaid payments close after this many seconds unless the merchant says otherwise.
+    pub default_expire_seconds: i64,
+    pub query_back: QueryBackSchedule,
+    pub fee_refund: FeeRefundPolicy,
+}
+
+impl Default for AcquiringConfig {
+    fn default() -> Self {
+        Self {
+            platform_base_url: "http://127.0.0.1:8080".into(),
+            default_expire_seconds: 1800,
+            query_back: QueryBackSchedule::default(),
+            fee_refund: FeeRefundPolicy::Proportional,
+        }
+    }
+}
+
+/// What acquiring works with.
+pub struct Parts {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<IdGenerator>,
+    pub merchants: Merchants,
+    pub ledger: Ledger,
+    pub channels: ChannelRegistry,
+    pub router: Arc<ChannelRouter>,
+    pub views: Arc<dyn MerchantViews>,
+    pub config: AcquiringConfig,
+}
+
+/// The acquiring service. Cheap to clone.
+#[derive(Clone)]
+pub struct Acquiring {
+    pub(crate) db: Db,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<IdGenerator>,
+    pub(crate) merchants: Merchants,
+    pub(crate) ledger: Ledger,
+    pub(crate) channels: ChannelRegistry,
+    pub(crate) router: Arc<ChannelRouter>,
+    pub(crate) risk: Arc<dyn RiskCheck>,
+    pub(crate) views: Arc<dyn MerchantViews>,
+    pub(crate) config: Arc<AcquiringConfig>,
+    /// Ledger accounts known to be open (opening is idempotent; this saves the round trips).
+    pub(crate) opened: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Acquiring {
+    pub fn new(p: Parts) -> Self {
+        Self {
+            db: p.db,
+            clock: p.clock,
+            ids: p.ids,
+            merchants: p.merchants,
+            ledger: p.ledger,
+            channels: p.channels,
+            router: p.router,
+            risk: Arc::new(AllowAll),
+            views: p.views,
+            config: Arc::new(p.config),
+            opened: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    pub fn with_risk(mut self, risk: Arc<dyn RiskCheck>) -> Self {
+        self.risk = risk;
+        self
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn channels(&self) -> &ChannelRegistry {
+        &self.channels
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.unix_millis()
+    }
+}

@@ -1,0 +1,245 @@
+//! Payments, channel attempts and refunds as records, their kinds, and row mapping.
+
+use paycore_kernel::named;
+use paycore_kernel::{Currency, Money};
+use paycore_product::Product;
+use paycore_store::Row;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{stored, AcquiringError};
+use crate::machines::{AttemptStatus, PaymentStatus, RefundStatus};
+
+/// What an attempt at a channel does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttemptKind {
+    Pay,
+    Refund,
+    Cancel,
+}
+named!(AttemptKind { Pay => "pay", Refund => "refund", Cancel => "cancel" });
+
+/// Why money goes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefundKind {
+    /// Asked for by the merchant (partial, several).
+    Merchant,
+    /// A charge that arrived after its payment ended unpaid, given back by the platform.
+    Auto,
+    /// The merchant's cancel (撤销): the whole payment on its accounting day.
+    Cancel,
+}
+named!(RefundKind { Merchant => "merchant", Auto => "auto", Cancel => "cancel" });
+
+/// Who reported a result (kept in the histories as the actor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultSource {
+    Api,
+    Sync,
+    Notify,
+    Return,
+    Query,
+    Job,
+}
+named!(ResultSource { Api => "api", Sync => "sync", Notify => "notify", Return => "return",
+    Query => "query", Job => "job" });
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NextAction {
+    Redirect { url: String },
+    QrCode { code: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub payment_id: String,
+    pub merchant_id: String,
+    pub out_trade_no: String,
+    pub request_hash: String,
+    pub product: Product,
+    pub amount: Money,
+    pub subject: String,
+    pub payer: serde_json::Value,
+    pub notify_url: Option<String>,
+    pub return_url: Option<String>,
+    pub metadata: serde_json::Value,
+    pub fee: Money,
+    pub fee_rate_bps: i64,
+    pub contract_version: i64,
+    pub status: PaymentStatus,
+    pub channel: Option<String>,
+    pub attempt_id: Option<String>,
+    pub channel_txn_id: Option<String>,
+    pub next_action: Option<serde_json::Value>,
+    pub refunded_amount: Money,
+    /// Reserved by refunds and cancels in flight.
+    pub refunding_amount: Money,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub accounting_day: Option<i64>,
+    pub expire_at: i64,
+    pub paid_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Payment {
+    /// What can still be refunded: the amount less what was refunded and what is reserved.
+    pub fn refundable(&self) -> Result<Money, AcquiringError> {
+        Ok(self
+            .amount
+            .checked_sub(self.refunded_amount)?
+            .checked_sub(self.refunding_amount)?)
+    }
+
+    /// Who pays, for routing stickiness: the phone or the member.
+    pub fn payer_key(&self) -> Option<&str> {
+        self.payer
+            .get("phone")
+            .or(self.payer.get("member_id"))
+            .and_then(|v| v.as_str())
+    }
+}
+
+pub(crate) const PAYMENT_COLUMNS: &str = "payment_id, merchant_id, out_trade_no, request_hash, \
+    product, amount, currency, subject, payer, notify_url, return_url, metadata, fee, fee_rate_bps, \
+    contract_version, status, channel, attempt_id, channel_txn_id, next_action, refunded_amount, \
+    refunding_amount, failure_code, failure_message, accounting_day, expire_at, paid_at, \
+    created_at, updated_at";
+
+fn json(r: &sqlx::any::AnyRow, col: &str) -> Result<serde_json::Value, AcquiringError> {
+    let s: String = r.try_get(col)?;
+    serde_json::from_str(&s).map_err(|e| AcquiringError::Corrupt(format!("{col}: {e}")))
+}
+
+pub(crate) fn payment_from_row(r: &sqlx::any::AnyRow) -> Result<Payment, AcquiringError> {
+    let currency = Currency::from_code(&r.try_get::<String, _>("currency")?)?;
+    let money = |col: &str| -> Result<Money, AcquiringError> {
+        Ok(Money::from_minor(r.try_get(col)?, currency))
+    };
+    let product: String = r.try_get("product")?;
+    let next_action: Option<String> = r.try_get("next_action")?;
+    Ok(Payment {
+        payment_id: r.try_get("payment_id")?,
+        merchant_id: r.try_get("merchant_id")?,
+        out_trade_no: r.try_get("out_trade_no")?,
+        request_hash: r.try_get("request_hash")?,
+        product: product
+            .parse()
+            .map_err(|_| AcquiringError::Corrupt(format!("product {product:?}")))?,
+        amount: money("amount")?,
+        subject: r.try_get("subject")?,
+        payer: json(r, "payer")?,
+        notify_url: r.try_get("notify_url")?,
+        return_url: r.try_get("return_url")?,
+        metadata: json(r, "metadata")?,
+        fee: money("fee")?,
+        fee_rate_bps: r.try_get("fee_rate_bps")?,
+        contract_version: r.try_get("contract_version")?,
+        status: stored("payment status", &r.try_get::<String, _>("status")?)?,
+        channel: r.try_get("channel")?,
+        attempt_id: r.try_get("attempt_id")?,
+        channel_txn_id: r.try_get("channel_txn_id")?,
+        next_action: next_action
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| AcquiringError::Corrupt(format!("next_action: {e}")))?,
+        refunded_amount: money("refunded_amount")?,
+        refunding_amount: money("refunding_amount")?,
+        failure_code: r.try_get("failure_code")?,
+        failure_message: r.try_get("failure_message")?,
+        accounting_day: r.try_get("accounting_day")?,
+        expire_at: r.try_get("expire_at")?,
+        paid_at: r.try_get("paid_at")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub attempt_id: String,
+    pub kind: AttemptKind,
+    pub payment_id: String,
+    pub refund_id: Option<String>,
+    pub merchant_id: String,
+    pub channel: String,
+    pub amount: Money,
+    pub status: AttemptStatus,
+    pub channel_txn_id: Option<String>,
+}
+
+pub(crate) const ATTEMPT_COLUMNS: &str = "attempt_id, kind, payment_id, refund_id, merchant_id, \
+    channel, amount, currency, status, channel_txn_id";
+
+pub(crate) fn attempt_from_row(r: &sqlx::any::AnyRow) -> Result<Attempt, AcquiringError> {
+    let currency = Currency::from_code(&r.try_get::<String, _>("currency")?)?;
+    Ok(Attempt {
+        attempt_id: r.try_get("attempt_id")?,
+        kind: stored("attempt kind", &r.try_get::<String, _>("kind")?)?,
+        payment_id: r.try_get("payment_id")?,
+        refund_id: r.try_get("refund_id")?,
+        merchant_id: r.try_get("merchant_id")?,
+        channel: r.try_get("channel")?,
+        amount: Money::from_minor(r.try_get("amount")?, currency),
+        status: stored("attempt status", &r.try_get::<String, _>("status")?)?,
+        channel_txn_id: r.try_get("channel_txn_id")?,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub refund_id: String,
+    pub merchant_id: String,
+    pub out_refund_no: String,
+    pub request_hash: String,
+    pub payment_id: String,
+    pub amount: Money,
+    pub fee_refund: Money,
+    pub reason: Option<String>,
+    pub kind: RefundKind,
+    pub status: RefundStatus,
+    /// Its own attempt at the channel.
+    pub attempt_id: String,
+    /// The payment attempt whose charge it gives back.
+    pub payment_attempt_id: Option<String>,
+    pub channel_refund_id: Option<String>,
+    pub failure_code: Option<String>,
+    pub accounting_day: Option<i64>,
+    /// For an automatic refund: the accounting day the late charge was booked on.
+    pub charge_day: Option<i64>,
+    /// The ledger hold on the merchant's pending settlement that pays it.
+    pub hold_no: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub(crate) const REFUND_COLUMNS: &str = "refund_id, merchant_id, out_refund_no, request_hash, \
+    payment_id, amount, currency, fee_refund, reason, kind, status, attempt_id, \
+    payment_attempt_id, channel_refund_id, failure_code, accounting_day, charge_day, hold_no, \
+    created_at, updated_at";
+
+pub(crate) fn refund_from_row(r: &sqlx::any::AnyRow) -> Result<Refund, AcquiringError> {
+    let currency = Currency::from_code(&r.try_get::<String, _>("currency")?)?;
+    Ok(Refund {
+        refund_id: r.try_get("refund_id")?,
+        merchant_id: r.try_get("merchant_id")?,
+        out_refund_no: r.try_get("out_refund_no")?,
+        request_hash: r.try_get("request_hash")?,
+        payment_id: r.try_get("payment_id")?,
+        amount: Money::from_minor(r.try_get("amount")?, currency),
+        fee_refund: Money::from_minor(r.try_get("fee_refund")?, currency),
+        reason: r.try_get("reason")?,
+        kind: stored("refund kind", &r.try_get::<String, _>("kind")?)?,
+        status: stored("refund status", &r.try_get::<String, _>("status")?)?,
+        attempt_id: r.try_get("attempt_id")?,
+        payment_attempt_id: r.try_get("payment_attempt_id")?,
+        channel_refund_id: r.try_get("channel_refund_id")?,
+        failure_code: r.try_get("failure_code")?,
+        accounting_day: r.try_get("accounting_day")?,
+        charge_day: r.try_get("charge_day")?,
+        hold_no: r.try_get("hold_no")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}

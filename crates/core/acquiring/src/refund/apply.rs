@@ -1,0 +1,299 @@
+//! The one transition function for a refund (or cancel) attempt's result, from any source.
+
+use paycore_channels::QueryOutcome;
+use paycore_kernel::state::StateMachine;
+use paycore_store::Tx;
+
+use super::RefundResult;
+use crate::alerts::AlertKind;
+use crate::channel::biz_id;
+use crate::error::AcquiringError;
+use crate::machines::{AttemptEvent, PaymentEvent, RefundEvent, RefundStatus};
+use crate::model::{Attempt, Payment, Refund, RefundKind, ResultSource};
+use crate::publish::nothing;
+use crate::rows::ReservedIds;
+use crate::Acquiring;
+
+impl Acquiring {
+    /// Applies a channel's word on a refund attempt. Results for a refund that is already final
+    /// are no-ops; a success of the wrong amount is refused and raises an alert.
+    pub async fn apply_refund_result(
+        &self,
+        attempt_id: &str,
+        result: RefundResult,
+        source: ResultSource,
+    ) -> Result<Refund, AcquiringError> {
+        let result = self.reversed_or(attempt_id, result).await?;
+        let ids = self.reserve_ids(attempt_id, false).await?;
+        let before = self.attempt_now(attempt_id).await?;
+        self.prepare_ledger(&before).await?;
+        let mut tx = self.db.begin().await?;
+        let attempt = self.attempt_in(&mut tx, attempt_id).await?;
+        let refund_id = attempt.refund_id.clone().ok_or_else(|| {
+            AcquiringError::ChannelMessage(format!("{attempt_id} is not a refund attempt"))
+        })?;
+        let refund = self.refund_in(&mut tx, &refund_id).await?;
+        let event = match &result {
+            RefundResult::Pending => {
+                tx.commit().await?;
+                return Ok(refund);
+            }
+            RefundResult::Succeeded { amount, .. } if *amount != refund.amount => {
+                let detail = format!(
+                    "channel reports a refund of {} for {} ({})",
+                    amount.minor(),
+                    refund.amount.minor(),
+                    source.as_str()
+                );
+                self.alert_in(
+                    &mut tx,
+                    &attempt.channel,
+                    AlertKind::AmountMismatch,
+                    Some(attempt_id),
+                    &detail,
+                )
+                .await?;
+                tx.commit().await?;
+                return Err(AcquiringError::ChannelMessage(
+                    "refund amount differs".into(),
+                ));
+            }
+            RefundResult::Succeeded { .. } | RefundResult::Reversed { .. } => {
+                RefundEvent::ChannelSucceeded
+            }
+            RefundResult::Failed { .. } => RefundEvent::ChannelFailed,
+        };
+        if refund.status.next(event).is_none() {
+            tx.commit().await?;
+            return Ok(refund);
+        }
+        let payment = self.payment_in(&mut tx, &refund.payment_id).await?;
+        self.settle_refund_attempt(&mut tx, &attempt, &result, source)
+            .await?;
+        let after = match &result {
+            RefundResult::Failed { code, .. } => {
+                self.fail_refund(&mut tx, &refund, &payment, code, source, &ids)
+                    .await?
+            }
+            _ => {
+                let channel_refund_id = match &result {
+                    RefundResult::Succeeded {
+                        channel_refund_id, ..
+                    } => Some(channel_refund_id.clone()),
+                    RefundResult::Reversed { channel_txn_id } => channel_txn_id.clone(),
+                    _ => None,
+                };
+                self.complete_refund(
+                    &mut tx,
+                    &refund,
+                    &payment,
+                    &attempt.channel,
+                    channel_refund_id,
+                    source,
+                    &ids,
+                )
+                .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(after)
+    }
+
+    /// An automatic refund the channel refuses may have nothing left to give back: the charge
+    /// was reversed at the channel (a close it applied as a cancel). Only the channel's word
+    /// on the charged attempt decides; asked here, before any transaction.
+    async fn reversed_or(
+        &self,
+        attempt_id: &str,
+        result: RefundResult,
+    ) -> Result<RefundResult, AcquiringError> {
+        if !matches!(result, RefundResult::Failed { .. }) {
+            return Ok(result);
+        }
+        let attempt = self.attempt_now(attempt_id).await?;
+        let Some(refund_id) = &attempt.refund_id else {
+            return Ok(result);
+        };
+        let refund = self.refund_by_id(refund_id).await?;
+        if refund.kind != RefundKind::Auto || refund.status != RefundStatus::Processing {
+            return Ok(result);
+        }
+        let payment = self.payment_by_id(&refund.payment_id).await?;
+        let charged = self.charged_attempt(&refund, &payment).await?;
+        let Some(connector) = self.channels.get(&charged.channel) else {
+            return Ok(result);
+        };
+        let now = connector
+            .query(&paycore_channels::QueryRequest {
+                attempt_id: biz_id(&charged.attempt_id)?,
+                channel_txn_id: charged.channel_txn_id.clone(),
+            })
+            .await
+            .map_err(|e| AcquiringError::ChannelUnavailable(e.to_string()))?;
+        Ok(match now {
+            QueryOutcome::Canceled { channel_txn_id } => RefundResult::Reversed { channel_txn_id },
+            _ => result,
+        })
+    }
+
+    /// The refund's own attempt follows the result (a reversal means it was never needed).
+    pub(super) async fn settle_refund_attempt(
+        &self,
+        tx: &mut Tx,
+        attempt: &Attempt,
+        result: &RefundResult,
+        source: ResultSource,
+    ) -> Result<(), AcquiringError> {
+        let (event, txn, error) = match result {
+            RefundResult::Succeeded {
+                channel_refund_id, ..
+            } => (
+                AttemptEvent::Succeeded,
+                Some(channel_refund_id.as_str()),
+                None,
+            ),
+            RefundResult::Failed { code, message } => (
+                AttemptEvent::Failed,
+                None,
+                Some((code.as_str(), message.as_str())),
+            ),
+            RefundResult::Reversed { .. } => (AttemptEvent::Canceled, None, None),
+            RefundResult::Pending => return Ok(()),
+        };
+        if attempt.status.next(event).is_some() {
+            self.move_attempt(tx, attempt, event, source, txn, error)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The money went back: the refund voucher (its hold released), the payment's counters,
+    /// and for a cancel the payment's move to `canceled`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn complete_refund(
+        &self,
+        tx: &mut Tx,
+        refund: &Refund,
+        payment: &Payment,
+        channel: &str,
+        channel_refund_id: Option<String>,
+        source: ResultSource,
+        ids: &ReservedIds,
+    ) -> Result<Refund, AcquiringError> {
+        // The hold gives way to the voucher that takes the money (in this order: the voucher
+        // must not find its own amount still held).
+        self.release_hold(tx, refund).await?;
+        let day = self.post_refund(tx, refund, channel).await?;
+        match refund.kind {
+            RefundKind::Merchant => {
+                self.settle_reservation(tx, refund, payment, true).await?;
+            }
+            RefundKind::Cancel => {
+                self.settle_reservation(tx, refund, payment, false).await?;
+                let now = self.payment_in(tx, &payment.payment_id).await?;
+                self.move_payment_or_conflict(
+                    tx,
+                    &now,
+                    PaymentEvent::Cancel,
+                    source,
+                    &ids.event,
+                    nothing,
+                )
+                .await?;
+            }
+            // It gives back a charge the payment never counted as paid.
+            RefundKind::Auto => {}
+        }
+        self.move_refund(
+            tx,
+            refund,
+            payment,
+            RefundEvent::ChannelSucceeded,
+            source,
+            &ids.event,
+            move |t| {
+                t.set("channel_refund_id", channel_refund_id)
+                    .set("accounting_day", day)
+            },
+        )
+        .await
+    }
+
+    async fn fail_refund(
+        &self,
+        tx: &mut Tx,
+        refund: &Refund,
+        payment: &Payment,
+        code: &str,
+        source: ResultSource,
+        ids: &ReservedIds,
+    ) -> Result<Refund, AcquiringError> {
+        self.release_hold(tx, refund).await?;
+        match refund.kind {
+            RefundKind::Merchant | RefundKind::Cancel => {
+                self.settle_reservation(tx, refund, payment, false).await?;
+            }
+            RefundKind::Auto => {
+                let channel = payment.channel.as_deref().unwrap_or("-");
+                let detail = format!(
+                    "the channel refused the automatic refund {} ({code}); the payer's {} {} \
+                     is still with the platform",
+                    refund.refund_id,
+                    refund.amount.minor(),
+                    refund.amount.currency()
+                );
+                self.alert_in(
+                    tx,
+                    channel,
+                    AlertKind::AutoRefundFailed,
+                    refund.payment_attempt_id.as_deref(),
+                    &detail,
+                )
+                .await?;
+            }
+        }
+        let code = code.to_string();
+        self.move_refund(
+            tx,
+            refund,
+            payment,
+            RefundEvent::ChannelFailed,
+            source,
+            &ids.event,
+            move |t| t.set("failure_code", code),
+        )
+        .await
+    }
+
+    /// Ends the refund's reservation on the payment row; `refunded` also counts it as given
+    /// back. The guard makes a reservation that was never made an error, not a negative one.
+    async fn settle_reservation(
+        &self,
+        tx: &mut Tx,
+        refund: &Refund,
+        payment: &Payment,
+        refunded: bool,
+    ) -> Result<(), AcquiringError> {
+        let sql = if refunded {
+            "UPDATE payments SET refunded_amount = refunded_amount + $1,
+                refunding_amount = refunding_amount - $1, updated_at = $2
+             WHERE payment_id = $3 AND refunding_amount >= $1"
+        } else {
+            "UPDATE payments SET refunding_amount = refunding_amount - $1, updated_at = $2
+             WHERE payment_id = $3 AND refunding_amount >= $1"
+        };
+        let done = sqlx::query(sql)
+            .bind(refund.amount.minor())
+            .bind(self.now())
+            .bind(&payment.payment_id)
+            .execute(&mut **tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(AcquiringError::Internal(format!(
+                "refund {} has no reservation on payment {}",
+                refund.refund_id, payment.payment_id
+            )));
+        }
+        Ok(())
+    }
+}

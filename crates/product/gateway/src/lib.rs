@@ -1,0 +1,261 @@
+//! Product layer: the HTTP fronts of paycore.
+//!
+//! - `/v1`: the merchant API, signed requests and signed responses ([`auth`], [`signing`]).
+//! - `/admin/v1`: the operator API ([`admin`]).
+//! - `/channels/{channel}/…`: the channels' callbacks ([`callbacks`]).
+//! - `/healthz`, `/readyz`, `/metrics`, `/openapi.json` ([`service`], [`openapi`]).
+//!
+//! Request and response bodies are the types of `paycore-api`; [`views`] turns records into
+//! them. Every refusal is the API's JSON error ([`error`], [`extract`]).
+
+pub mod admin;
+pub mod auth;
+pub mod callbacks;
+pub mod error;
+pub mod extract;
+pub mod merchant_api;
+pub mod notify_api;
+pub mod observe;
+pub mod openapi;
+pub mod payment_api;
+pub mod service;
+pub mod signing;
+mod tls;
+pub mod views;
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use paycore_acquiring::Acquiring;
+use paycore_api::ErrorCode;
+use paycore_channels::routing::Router as ChannelRouter;
+use paycore_kernel::Clock;
+use paycore_merchant::Merchants;
+use paycore_notify::Notifier;
+use paycore_operators::Operators;
+use paycore_sandbox::SandboxState;
+use paycore_store::migrate::{Migration, Schema};
+use paycore_store::Db;
+
+use crate::auth::{NonceStore, RateLimits};
+use crate::error::ApiError;
+use crate::signing::PlatformKeys;
+
+/// The gateway's tables: platform signing keys and seen nonces.
+pub const SCHEMA: Schema = Schema {
+    component: "gateway",
+    migrations: &[Migration {
+        version: 1,
+        name: "gateway",
+        sql: include_str!("../migrations/0001_gateway.sql"),
+    }],
+};
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub max_body_bytes: usize,
+    pub timestamp_window_secs: i64,
+    /// Requests per second per merchant (0: unlimited) and the burst above it.
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            timestamp_window_secs: 300,
+            rate_per_second: 1000,
+            rate_burst: 2000,
+        }
+    }
+}
+
+pub struct Gateway {
+    pub db: Db,
+    pub merchants: Merchants,
+    pub platform: Arc<PlatformKeys>,
+    pub nonces: NonceStore,
+    pub rate_limits: RateLimits,
+    pub operators: Operators,
+    pub clock: Arc<dyn Clock>,
+    pub config: GatewayConfig,
+    pub acquiring: Acquiring,
+    pub notifier: Notifier,
+    pub channel_router: Arc<ChannelRouter>,
+    /// The sandbox channels' own server, in sandbox mode.
+    pub sandbox: Option<SandboxState>,
+    /// The OpenAPI document this server serves.
+    pub openapi: Arc<serde_json::Value>,
+}
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Gateway>);
+
+impl AppState {
+    pub fn new(g: Gateway) -> Self {
+        Self(Arc::new(g))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Gateway;
+    fn deref(&self) -> &Gateway {
+        &self.0
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+pub fn router(app: AppState) -> Router {
+    use axum::middleware::from_fn_with_state;
+    // Install the metrics recorder before the first request is counted.
+    observe::prometheus();
+    use axum::routing::post;
+    let v1_signed = Router::new()
+        .route("/v1/merchant", get(merchant_api::whoami))
+        .route(
+            "/v1/payments",
+            post(payment_api::create_payment).get(payment_api::find_payment),
+        )
+        .route("/v1/payments/{id}", get(payment_api::get_payment))
+        .route("/v1/payments/{id}/close", post(payment_api::close_payment))
+        .route(
+            "/v1/payments/{id}/cancel",
+            post(payment_api::cancel_payment),
+        )
+        .route(
+            "/v1/refunds",
+            post(payment_api::create_refund).get(payment_api::find_refund),
+        )
+        .route("/v1/refunds/{id}", get(payment_api::get_refund))
+        .route("/v1/bills/{day}", get(payment_api::bill))
+        .route("/v1/balance", get(payment_api::merchant_balance))
+        .route("/v1/notifications", get(notify_api::list_notifications))
+        .route(
+            "/v1/notifications/{id}/resend",
+            post(notify_api::resend_notification),
+        )
+        .route("/v1/{*rest}", axum::routing::any(not_found))
+        .layer(from_fn_with_state(app.clone(), auth::authenticate));
+    let v1 = Router::new()
+        .route("/v1/platform/keys", get(merchant_api::platform_keys))
+        .merge(v1_signed)
+        .layer(from_fn_with_state(app.clone(), signing::sign_responses));
+    let root = Router::new()
+        .route("/healthz", get(service::healthz))
+        .route("/readyz", get(service::readyz))
+        .route("/metrics", get(service::metrics))
+        .route("/openapi.json", get(service::openapi))
+        .route(
+            "/channels/{channel}/notify",
+            post(callbacks::channel_notify),
+        )
+        .route("/channels/{channel}/return", get(callbacks::channel_return))
+        .merge(admin::routes(app.clone()))
+        .merge(v1);
+    let mut root: Router = root.with_state(app.clone());
+    if let Some(sandbox) = &app.sandbox {
+        root = root.merge(paycore_sandbox::sandbox_router(sandbox.clone()));
+    }
+    root.fallback(not_found)
+        .layer(axum::middleware::from_fn(json_method_not_allowed))
+        .layer(from_fn_with_state(app.clone(), durable_responses))
+        .layer(axum::middleware::from_fn(observe::layer))
+}
+
+/// A known path with a method it does not have: the API's JSON error, not an empty 405.
+async fn json_method_not_allowed(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    if resp.status() == axum::http::StatusCode::METHOD_NOT_ALLOWED
+        && resp.extensions().get::<ErrorCode>().is_none()
+    {
+        let allow = resp.headers().get(axum::http::header::ALLOW).cloned();
+        let mut json = axum::response::IntoResponse::into_response(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{method} is not allowed here"),
+        ));
+        if let Some(allow) = allow {
+            json.headers_mut().insert(axum::http::header::ALLOW, allow);
+        }
+        return json;
+    }
+    resp
+}
+
+/// No answer leaves before what it reports is on disk: the embedded database syncs commits in
+/// groups, and every request joins the next group sync before its response is sent.
+async fn durable_responses(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let resp = next.run(req).await;
+    match app.db.durable().await {
+        Ok(()) => resp,
+        Err(e) => axum::response::IntoResponse::into_response(ApiError::internal(&e)),
+    }
+}
+
+/// Background upkeep of the gateway: forgets expired nonces and idle rate-limit buckets, until
+/// `stop` turns true.
+pub fn spawn_upkeep(
+    app: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tick.tick() => {}
+            }
+            match app.nonces.purge(app.clock.unix_seconds()).await {
+                Ok(n) if n > 0 => {
+                    tracing::debug!(target: "detail", purged = n, "expired nonces purged")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(target: "detail", error = %e, "nonce purge failed"),
+            }
+            app.rate_limits.forget_idle();
+        }
+    })
+}
+
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Serves until `shutdown` resolves, over TLS when files are given.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: AppState,
+    tls: Option<TlsFiles>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router(app);
+    match tls {
+        None => {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+        Some(files) => tls::serve(listener, router, &files, shutdown).await,
+    }
+}

@@ -1,0 +1,379 @@
+//! `paycore bench api`: the payment API under load, against a server of this process on the
+//! embedded database (durable commits: SQLite in WAL mode with `synchronous=FULL`).
+//!
+//! Many merchants, each with an HMAC key and the QUICK_PAY product (the sandbox's synchronous
+//! channel, which charges and answers at once), send signed `POST /v1/payments` from many
+//! concurrent clients; each call creates and completes a payment (it answers `succeeded`). Then
+//! the same clients send the trivial signed `GET /v1/merchant` for as long: the ceiling of the
+//! same server stack (signature check, nonce, response signing), the baseline the payment rate
+//! is compared with in the same run.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use paycore_gateway::GatewayConfig;
+use paycore_kernel::crypto::{hmac_sha256, random_token};
+use paycore_kernel::{Currency, Money};
+use paycore_merchant::{ContractTerms, Kyb, NewKey};
+use paycore_product::Product;
+use serde::Serialize;
+
+use crate::testing::{Options, TestServer};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct ApiBenchConfig {
+    /// Seconds of each phase (payments, then the ceiling).
+    pub seconds: u64,
+    /// Concurrent clients (each one request at a time).
+    pub concurrency: usize,
+    /// Merchants the clients spread over.
+    pub merchants: usize,
+}
+
+/// The targets of issue 4 on the embedded default.
+pub const TARGET_PAYMENTS_PER_SEC: f64 = 5_000.0;
+pub const TARGET_P99_MS: f64 = 50.0;
+pub const TARGET_SHARE_OF_CEILING: f64 = 0.10;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    pub name: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// The first few unexpected answers, for diagnosis.
+    pub error_samples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiBenchReport {
+    pub engine: String,
+    pub concurrency: usize,
+    pub merchants: usize,
+    pub payments: PhaseReport,
+    pub ceiling: PhaseReport,
+    /// Payments/s divided by the ceiling's requests/s.
+    pub share_of_ceiling: f64,
+    pub targets_met: bool,
+    pub missed: Vec<String>,
+}
+
+impl ApiBenchReport {
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "paycore bench api — {} engine, {} clients over {} merchants\n\n{:<28} {:>9} {:>10} {:>9} {:>9} {:>9} {:>7}\n",
+            self.engine,
+            self.concurrency,
+            self.merchants,
+            "phase",
+            "requests",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "errors"
+        );
+        for p in [&self.payments, &self.ceiling] {
+            out.push_str(&format!(
+                "{:<28} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7}\n",
+                p.name, p.requests, p.per_second, p.p50_ms, p.p99_ms, p.max_ms, p.errors
+            ));
+        }
+        out.push_str(&format!(
+            "\npayments/s as a share of the ceiling: {:.1}%\n",
+            self.share_of_ceiling * 100.0
+        ));
+        out.push_str(&format!(
+            "targets (≥ {TARGET_PAYMENTS_PER_SEC:.0} payments/s, p99 ≤ {TARGET_P99_MS:.0} ms, ≥ {:.0}% of the ceiling): {}\n",
+            TARGET_SHARE_OF_CEILING * 100.0,
+            if self.targets_met { "met" } else { "MISSED" }
+        ));
+        for m in &self.missed {
+            out.push_str(&format!("  missed: {m}\n"));
+        }
+        for p in [&self.payments, &self.ceiling] {
+            for e in &p.error_samples {
+                out.push_str(&format!("  {} error: {e}\n", p.name));
+            }
+        }
+        out
+    }
+}
+
+struct Client {
+    merchant_id: String,
+    key_id: String,
+    secret: Vec<u8>,
+}
+
+impl Client {
+    fn authorization(&self, method: &str, path: &str, body: &[u8]) -> anyhow::Result<String> {
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
+        let nonce = random_token(24)?;
+        let mut msg = format!("{method}\n{path}\n{ts}\n{nonce}\n").into_bytes();
+        msg.extend_from_slice(body);
+        msg.push(b'\n');
+        let sig = B64.encode(hmac_sha256(&self.secret, &msg));
+        Ok(format!(
+            "PAYCORE-HMAC-SHA256 merchant_id=\"{}\",key_id=\"{}\",timestamp=\"{ts}\",nonce=\"{nonce}\",signature=\"{sig}\"",
+            self.merchant_id, self.key_id
+        ))
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Phase {
+    Payments,
+    Ceiling,
+}
+
+/// Runs the benchmark on a fresh embedded database and returns what it measured.
+pub async fn run(cfg: &ApiBenchConfig) -> anyhow::Result<ApiBenchReport> {
+    anyhow::ensure!(
+        cfg.seconds > 0 && cfg.concurrency > 0 && cfg.merchants > 0,
+        "--seconds, --concurrency and --merchants must be positive"
+    );
+    let server = TestServer::start_with(Options {
+        gateway: GatewayConfig {
+            rate_per_second: 0,
+            ..GatewayConfig::default()
+        },
+        ..Options::default()
+    })
+    .await
+    .context("starting the server")?;
+    let engine = server.platform.db.engine().as_str().to_string();
+    let mut clients = Vec::with_capacity(cfg.merchants);
+    for n in 0..cfg.merchants {
+        clients.push(Arc::new(merchant(&server, n).await?));
+    }
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(cfg.concurrency)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("HTTP client")?;
+    // A short warm-up (connections, prepared statements, ledger accounts of each merchant).
+    let warm = ApiBenchConfig {
+        seconds: 1,
+        ..cfg.clone()
+    };
+    phase(
+        &server.base_url,
+        &http,
+        &clients,
+        &warm,
+        Phase::Payments,
+        "warm-up",
+    )
+    .await?;
+    let payments = phase(
+        &server.base_url,
+        &http,
+        &clients,
+        cfg,
+        Phase::Payments,
+        "POST /v1/payments (QUICK_PAY)",
+    )
+    .await?;
+    let ceiling = phase(
+        &server.base_url,
+        &http,
+        &clients,
+        cfg,
+        Phase::Ceiling,
+        "GET /v1/merchant (ceiling)",
+    )
+    .await?;
+    server.stop().await;
+    let share = if ceiling.per_second > 0.0 {
+        payments.per_second / ceiling.per_second
+    } else {
+        0.0
+    };
+    let mut missed = Vec::new();
+    if payments.per_second < TARGET_PAYMENTS_PER_SEC {
+        missed.push(format!(
+            "{:.0} payments/s < {TARGET_PAYMENTS_PER_SEC:.0}",
+            payments.per_second
+        ));
+    }
+    if payments.p99_ms > TARGET_P99_MS {
+        missed.push(format!(
+            "p99 {:.1} ms > {TARGET_P99_MS:.0} ms",
+            payments.p99_ms
+        ));
+    }
+    if share < TARGET_SHARE_OF_CEILING {
+        missed.push(format!("{:.1}% of the ceiling < 10%", share * 100.0));
+    }
+    if payments.errors > 0 || ceiling.errors > 0 {
+        missed.push("some requests failed".into());
+    }
+    Ok(ApiBenchReport {
+        engine,
+        concurrency: cfg.concurrency,
+        merchants: cfg.merchants,
+        payments,
+        ceiling,
+        share_of_ceiling: share,
+        targets_met: missed.is_empty(),
+        missed,
+    })
+}
+
+/// A merchant with an HMAC key and QUICK_PAY, made directly on the platform (setup, not measured).
+async fn merchant(server: &TestServer, n: usize) -> anyhow::Result<Client> {
+    let m = &server.platform.merchants;
+    let merchant = m
+        .create(&format!("Bench Shop {n}"), &Kyb::default(), "bench")
+        .await?;
+    let (key, secret, _) = m.add_key(&merchant.merchant_id, NewKey::Hmac).await?;
+    let secret = secret
+        .context("an HMAC key comes with its secret")?
+        .into_inner();
+    let terms = ContractTerms::simple(60, Money::zero(Currency::CNY));
+    m.set_contract(&merchant.merchant_id, Product::QuickPay, &terms)
+        .await?;
+    Ok(Client {
+        merchant_id: merchant.merchant_id,
+        key_id: key.key_id,
+        secret: secret.into_bytes(),
+    })
+}
+
+async fn phase(
+    base_url: &str,
+    http: &reqwest::Client,
+    clients: &[Arc<Client>],
+    cfg: &ApiBenchConfig,
+    which: Phase,
+    name: &str,
+) -> anyhow::Result<PhaseReport> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let seq = Arc::new(AtomicU64::new(0));
+    let run_id = random_token(6)?;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(cfg.concurrency);
+    for c in 0..cfg.concurrency {
+        let client = clients[c % clients.len()].clone();
+        let http = http.clone();
+        let url_base = base_url.to_string();
+        let stop = stop.clone();
+        let seq = seq.clone();
+        let run_id = run_id.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies: Vec<u32> = Vec::new();
+            let mut errors = 0u64;
+            let mut samples = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let n = seq.fetch_add(1, Ordering::Relaxed);
+                let (method, path, body) = match which {
+                    Phase::Payments => (
+                        reqwest::Method::POST,
+                        "/v1/payments",
+                        serde_json::json!({
+                            "out_trade_no": format!("B{run_id}-{n}"),
+                            "amount": 1000 + (n % 9000),
+                            "currency": "CNY",
+                            "subject": "bench",
+                            "product": "QUICK_PAY",
+                        })
+                        .to_string()
+                        .into_bytes(),
+                    ),
+                    Phase::Ceiling => (reqwest::Method::GET, "/v1/merchant", Vec::new()),
+                };
+                let auth = client.authorization(method.as_str(), path, &body)?;
+                let t0 = Instant::now();
+                let mut req = http
+                    .request(method, format!("{url_base}{path}"))
+                    .header("Authorization", auth);
+                if !body.is_empty() {
+                    req = req.header("content-type", "application/json").body(body);
+                }
+                let outcome = match req.send().await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        match resp.bytes().await {
+                            Ok(b) => Ok((status, b)),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                let micros = u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX);
+                let ok = match &outcome {
+                    Ok((status, body)) => match which {
+                        // Created and completed in the one call.
+                        Phase::Payments => {
+                            status.as_u16() == 201
+                                && serde_json::from_slice::<serde_json::Value>(body)
+                                    .is_ok_and(|v| v["status"] == "succeeded")
+                        }
+                        Phase::Ceiling => status.is_success(),
+                    },
+                    Err(_) => false,
+                };
+                if ok {
+                    latencies.push(micros);
+                } else {
+                    errors += 1;
+                    if samples.len() < 3 {
+                        samples.push(match outcome {
+                            Ok((s, b)) => format!("{s}: {}", String::from_utf8_lossy(&b)),
+                            Err(e) => e,
+                        });
+                    }
+                }
+            }
+            anyhow::Ok((latencies, errors, samples))
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(cfg.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut errors = 0;
+    let mut error_samples = Vec::new();
+    for t in tasks {
+        let (lat, err, samples) = t.await.context("client task")??;
+        all.extend(lat);
+        errors += err;
+        for s in samples {
+            if error_samples.len() < 3 {
+                error_samples.push(s);
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if all.is_empty() {
+            return 0.0;
+        }
+        let i = ((all.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(all[i.min(all.len() - 1)]) / 1000.0
+    };
+    let requests = all.len() as u64;
+    Ok(PhaseReport {
+        name: name.to_string(),
+        requests,
+        errors,
+        seconds,
+        per_second: requests as f64 / seconds,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: pct(1.0),
+        error_samples,
+    })
+}

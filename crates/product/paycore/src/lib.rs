@@ -1,0 +1,313 @@
+//! The paycore program: settings, wiring of the layers, and the start of the server.
+//! `main.rs` is the command line on top of this; tests start servers through it too.
+
+pub mod bench_api;
+pub mod demo;
+pub mod ledger_cmd;
+pub mod logs;
+pub mod merchant_cmd;
+pub mod serve;
+pub mod settings;
+pub mod testing;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use paycore_acquiring::{Acquiring, AcquiringConfig};
+use paycore_channels::routing::Router as ChannelRouter;
+use paycore_channels::ChannelRegistry;
+use paycore_gateway::auth::{NonceStore, RateLimits};
+use paycore_gateway::signing::PlatformKeys;
+use paycore_gateway::{AppState, Gateway, GatewayConfig};
+use paycore_kernel::crypto::{random_bytes, Vault};
+use paycore_kernel::{Clock, IdGenerator, IdLayout, Secret};
+use paycore_merchant::{MerchantStatus, Merchants};
+use paycore_notify::{Notifier, NotifyConfig};
+use paycore_operators::{Operators, Role};
+use paycore_sandbox::SandboxState;
+use paycore_store::migrate::Schema;
+use paycore_store::sequence::DbSequenceSource;
+use paycore_store::Db;
+
+/// Every subsystem's tables, in the order their migrations run: each after the ones it
+/// depends on.
+pub const SCHEMA: [&Schema; 10] = [
+    &paycore_store::migrate::SCHEMA,
+    &paycore_ledger::SCHEMA,
+    &paycore_channels::SCHEMA,
+    &paycore_sandbox::SCHEMA,
+    &paycore_merchant::SCHEMA,
+    &paycore_notify::SCHEMA,
+    &paycore_acquiring::SCHEMA,
+    &paycore_reports::SCHEMA,
+    &paycore_operators::SCHEMA,
+    &paycore_gateway::SCHEMA,
+];
+
+/// The platform's modules over one database: what every subcommand works with.
+#[derive(Clone)]
+pub struct Platform {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<IdGenerator>,
+    pub vault: Vault,
+    pub merchants: Merchants,
+    pub ledger: paycore_ledger::Ledger,
+    pub channel_router: Arc<ChannelRouter>,
+    /// Settings of the payment flow (its `platform_base_url` is set by `gateway`).
+    pub acquiring_config: AcquiringConfig,
+    /// How long a call to a channel may take; a money-moving call that times out has an
+    /// unknown result and is queried back.
+    pub channel_timeout: std::time::Duration,
+    pub sandbox: bool,
+}
+
+impl Platform {
+    /// Opens the database (creating and migrating it as needed) and wires the modules.
+    pub async fn open(
+        data_dir: &Path,
+        database_url: Option<&str>,
+        clock: Arc<dyn Clock>,
+        sandbox: bool,
+    ) -> anyhow::Result<Platform> {
+        let db = Db::open(data_dir, database_url)
+            .await
+            .context("opening the database")?;
+        paycore_store::migrate::run(&db, &SCHEMA)
+            .await
+            .context("migrating the database")?;
+        Self::with_db(db, data_dir, clock, sandbox)
+    }
+
+    pub fn with_db(
+        db: Db,
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        sandbox: bool,
+    ) -> anyhow::Result<Platform> {
+        let vault = Vault::new(&master_key(data_dir)?).context("master key")?;
+        let ids = Arc::new(IdGenerator::new(
+            IdLayout::default(),
+            Arc::new(DbSequenceSource::new(db.clone())),
+            clock.clone(),
+        ));
+        let initial = if sandbox {
+            MerchantStatus::Active
+        } else {
+            MerchantStatus::Onboarding
+        };
+        let merchants = Merchants::new(
+            db.clone(),
+            ids.clone(),
+            vault.clone(),
+            clock.clone(),
+            initial,
+        );
+        let ledger = paycore_ledger::Ledger::new(db.clone(), clock.clone());
+        let channel_router = Arc::new(ChannelRouter::new(db.clone(), clock.clone()));
+        Ok(Platform {
+            channel_router,
+            acquiring_config: AcquiringConfig::default(),
+            channel_timeout: std::time::Duration::from_secs(10),
+            db,
+            clock,
+            ids,
+            vault,
+            merchants,
+            ledger,
+            sandbox,
+        })
+    }
+
+    /// The gateway's state: platform keys loaded (or created), operators registered, the
+    /// channels connected (in sandbox mode: the sandbox channels, served by this server at
+    /// `base_url`), the payment flow and the notifier wired.
+    pub async fn gateway(
+        &self,
+        config: GatewayConfig,
+        admin_token: Option<&str>,
+        base_url: &str,
+    ) -> anyhow::Result<(AppState, Option<String>)> {
+        let platform = PlatformKeys::load_or_create(&self.db, &self.vault, self.clock.as_ref())
+            .await
+            .context("platform signing keys")?;
+        let operators = Operators::new(self.db.clone());
+        let now = self.clock.unix_millis();
+        let generated = match admin_token {
+            Some(t) => {
+                operators.ensure("admin", t, Role::Admin, now).await?;
+                None
+            }
+            None => operators
+                .bootstrap(now)
+                .await
+                .context("creating the first operator")?,
+        };
+        let (sandbox, connectors) = if self.sandbox {
+            paycore_sandbox::install_routing(&self.db, self.clock.as_ref())
+                .await
+                .context("installing the sandbox channels")?;
+            let connectors = paycore_sandbox::sandbox_connectors(
+                base_url,
+                &self.db,
+                self.clock.as_ref(),
+                &paycore_sandbox::SandboxConnectorConfig {
+                    timeout: self.channel_timeout,
+                },
+            )
+            .await
+            .context("connecting the sandbox channels")?;
+            let state = SandboxState::new(self.db.clone(), self.clock.clone(), base_url);
+            (Some(state), connectors)
+        } else {
+            (None, Vec::new())
+        };
+        let acquiring = Acquiring::new(paycore_acquiring::Parts {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            ids: self.ids.clone(),
+            merchants: self.merchants.clone(),
+            ledger: self.ledger.clone(),
+            channels: ChannelRegistry::from_connectors(connectors),
+            router: self.channel_router.clone(),
+            views: Arc::new(paycore_gateway::views::ApiViews),
+            config: AcquiringConfig {
+                platform_base_url: base_url.trim_end_matches('/').to_string(),
+                ..self.acquiring_config.clone()
+            },
+        });
+        let signer = paycore_gateway::signing::NotificationSigner {
+            keys: platform.clone(),
+            clock: self.clock.clone(),
+        };
+        let notifier = Notifier::new(
+            self.db.clone(),
+            self.clock.clone(),
+            Arc::new(signer),
+            NotifyConfig::default(),
+        )
+        .map_err(|e| anyhow::anyhow!("notifier: {e}"))?;
+        let openapi = Arc::new(paycore_gateway::openapi::document(sandbox.is_some()));
+        let state = AppState::new(Gateway {
+            openapi,
+            db: self.db.clone(),
+            merchants: self.merchants.clone(),
+            acquiring,
+            notifier,
+            channel_router: self.channel_router.clone(),
+            sandbox,
+            platform,
+            nonces: NonceStore::new(self.db.clone()),
+            rate_limits: RateLimits::new(config.rate_per_second, config.rate_burst),
+            operators,
+            clock: self.clock.clone(),
+            config,
+        });
+        Ok((state, generated))
+    }
+}
+
+/// The background work of a serving node: gateway upkeep, merchant notifications, the
+/// acquiring jobs (query-back, expiry, automatic refunds), the outbox subscribers, and the
+/// ledger's hot-account summarizer and hold expiry. All stop when `shutdown` fires.
+pub fn spawn_workers(
+    state: &AppState,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let owner = format!(
+        "node-{}-{}",
+        std::process::id(),
+        paycore_kernel::crypto::random_token(8).unwrap_or_default()
+    );
+    let acquiring = state.acquiring.clone();
+    let jobs_stop = shutdown.clone();
+    let bus = paycore_store::bus::Bus::new(
+        state.db.clone(),
+        state.clock.clone(),
+        vec![Arc::new(paycore_reports::PaymentStats)],
+    );
+    let bus_stop = stopped(shutdown.clone());
+    let ledger = state.acquiring.ledger().clone();
+    let mut ledger_stop = shutdown.clone();
+    vec![
+        // Hot accounts' buffered flows into their balances, and holds past their time released.
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_millis(ledger.config().summary_interval_ms);
+            loop {
+                if let Err(e) = ledger.summarize(ledger.config().summary_batch).await {
+                    tracing::warn!(target: "detail", error = %e, "summarizing hot accounts failed");
+                }
+                if let Err(e) = ledger.expire_holds().await {
+                    tracing::warn!(target: "detail", error = %e, "expiring holds failed");
+                }
+                tokio::select! {
+                    _ = ledger_stop.wait_for(|s| *s) => return,
+                    () = tokio::time::sleep(every) => {}
+                }
+            }
+        }),
+        tokio::spawn(async move {
+            bus.run(std::time::Duration::from_millis(500), bus_stop)
+                .await
+        }),
+        paycore_gateway::spawn_upkeep(state.clone(), shutdown.clone()),
+        state.notifier.spawn(stopped(shutdown.clone())),
+        tokio::spawn(async move {
+            acquiring
+                .run_jobs(owner, std::time::Duration::from_millis(500), jobs_stop)
+                .await
+        }),
+    ]
+}
+
+/// The 32-byte master key that seals secrets at rest: `PAYCORE_MASTER_KEY` (base64) when set —
+/// what several nodes sharing one database must do — else `master.key` in the data directory,
+/// created on first start, readable by the owner only.
+pub fn master_key(data_dir: &Path) -> anyhow::Result<Secret<[u8; 32]>> {
+    let decode = |b64: &str, from: &str| -> anyhow::Result<Secret<[u8; 32]>> {
+        let raw = B64
+            .decode(b64.trim())
+            .with_context(|| format!("{from} is not base64"))?;
+        let key: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{from} must be 32 bytes"))?;
+        Ok(Secret::new(key))
+    };
+    if let Ok(v) = std::env::var("PAYCORE_MASTER_KEY") {
+        return decode(&v, "PAYCORE_MASTER_KEY");
+    }
+    let path = data_dir.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(s) => decode(&s, &path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            let key = random_bytes::<32>().context("random master key")?;
+            write_private(&path, &B64.encode(key))?;
+            Ok(Secret::new(key))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes a file only its owner can read.
+pub fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(content.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all()?;
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! `paycore`: the command line. The data flags (`--data-dir`, `--database-url`) and
+//! `--log-format` are accepted before or after the subcommand.
+
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use paycore::settings::{DbArgs, ServeArgs};
+use paycore::Platform;
+use paycore_kernel::SystemClock;
+use paycore_operators::{Operators, Role};
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(name = "paycore", version, about = "paycore: a payment platform")]
+struct Cli {
+    /// Log lines as JSON instead of plain text.
+    #[arg(
+        long,
+        global = true,
+        env = "PAYCORE_LOG_FORMAT",
+        default_value = "plain"
+    )]
+    log_format: LogFormat,
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform: open API, operator API, service endpoints.
+    Serve(Box<ServeArgs>),
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Merchants: onboarding, status, keys, products.
+    Merchant {
+        #[command(subcommand)]
+        command: paycore::merchant_cmd::MerchantCommand,
+    },
+    /// Operators of the admin API.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+    /// Ledger and accounting: day-end, trial balance, export, verify, balances.
+    Ledger {
+        #[command(subcommand)]
+        command: paycore::ledger_cmd::LedgerCommand,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// The ledger's posting engine: batches, a hot account, concurrent callers, naive baseline.
+    /// With `--engine postgres`, `--database-url` names the server (a scratch database is
+    /// created on it and dropped after).
+    Ledger {
+        #[arg(long, value_enum, default_value = "sqlite")]
+        engine: paycore::ledger_cmd::BenchEngine,
+        /// Transfers in each of the batched scenarios.
+        #[arg(long, default_value_t = 200_000)]
+        transfers: usize,
+        #[arg(long, default_value_t = 100_000)]
+        accounts: usize,
+        #[arg(long, default_value_t = 8_000)]
+        batch: usize,
+        #[arg(long, default_value_t = 64)]
+        callers: usize,
+        #[arg(long, default_value_t = 300)]
+        per_caller: usize,
+        /// Transfers of the naive baseline.
+        #[arg(long, default_value_t = 3_000)]
+        naive: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The payment API over HTTP: concurrent signed merchants creating and completing payments
+    /// on a sandbox channel, against a trivial signed endpoint of the same server as the ceiling.
+    Api {
+        /// Seconds of each phase (payments, then the ceiling).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 32)]
+        merchants: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create an operator token (printed once).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// admin, operator or viewer.
+        #[arg(long, default_value = "operator")]
+        role: String,
+    },
+}
+
+fn print<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn open(db: &DbArgs) -> anyhow::Result<Platform> {
+    let sandbox = db.database_url.is_none();
+    Platform::open(
+        &db.data_dir,
+        db.database_url.as_deref(),
+        Arc::new(SystemClock),
+        sandbox,
+    )
+    .await
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let json_logs = matches!(cli.log_format, LogFormat::Json);
+    match cli.command {
+        Command::Serve(args) => {
+            let demo = args.demo;
+            paycore::logs::init(json_logs, demo.then_some(cli.db.data_dir.as_path()))?;
+            paycore::serve::run(cli.db, *args).await
+        }
+        command => {
+            paycore::logs::init(json_logs, None)?;
+            run(cli.db, command).await
+        }
+    }
+}
+
+async fn run(db: DbArgs, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(_) => Ok(()),
+        Command::Migrate => {
+            let p = open(&db).await?;
+            println!("database at the newest schema ({})", p.db.engine().as_str());
+            Ok(())
+        }
+        Command::Merchant { command } => {
+            paycore::merchant_cmd::run(&open(&db).await?, command).await
+        }
+        Command::Ledger { command } => paycore::ledger_cmd::run(&open(&db).await?, command).await,
+        Command::Operator {
+            command: OperatorCommand::Add { name, role },
+        } => {
+            let p = open(&db).await?;
+            let role = <Role as paycore_kernel::state::Named>::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("role must be admin, operator or viewer"))?;
+            let token = Operators::new(p.db.clone())
+                .add(&name, role, p.clock.unix_millis())
+                .await?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Bench { command } => bench(&db, command).await,
+    }
+}
+
+async fn bench(db: &DbArgs, command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Ledger {
+            engine,
+            transfers,
+            accounts,
+            batch,
+            callers,
+            per_caller,
+            naive,
+            json,
+        } => {
+            let cfg = paycore_ledger::bench::BenchConfig {
+                accounts,
+                batch,
+                transfers,
+                callers,
+                per_caller,
+                naive,
+            };
+            paycore::ledger_cmd::bench(engine, db.database_url.as_deref(), &cfg, json).await?;
+            Ok(())
+        }
+        BenchCommand::Api {
+            seconds,
+            concurrency,
+            merchants,
+            json,
+        } => {
+            let cfg = paycore::bench_api::ApiBenchConfig {
+                seconds,
+                concurrency,
+                merchants,
+            };
+            let report = paycore::bench_api::run(&cfg).await?;
+            if json {
+                print(&report)?;
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(())
+        }
+    }
+}

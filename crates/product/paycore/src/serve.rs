@@ -1,0 +1,139 @@
+//! `paycore serve`: the server and its background work, and a clean stop. SIGINT or SIGTERM:
+//! stop accepting, let the requests in flight finish, stop the workers (the job running finishes,
+//! claimed work not started is handed back, notification attempts in flight end), flush the
+//! embedded database's last commits to disk, and exit — within [`STOP_DEADLINE`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use paycore_kernel::SystemClock;
+
+use crate::settings::{DbArgs, FileSettings, ServeArgs, ServeSettings};
+use crate::Platform;
+
+/// How long a stop may take, from the signal to the exit.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(9);
+
+pub async fn run(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let file = FileSettings::load(args.config.as_ref())?;
+    let s = ServeSettings::resolve(db, args, file)?;
+    let mut p = Platform::open(
+        &s.data_dir,
+        s.database_url.as_deref(),
+        Arc::new(SystemClock),
+        s.sandbox,
+    )
+    .await?;
+    if let Some(steps) = &s.query_back_seconds {
+        if steps.is_empty() || steps.contains(&0) {
+            anyhow::bail!("--query-back-seconds needs positive numbers");
+        }
+        p.acquiring_config.query_back.steps_ms = steps.iter().map(|s| *s as i64 * 1000).collect();
+    }
+    let listener = tokio::net::TcpListener::bind(&s.listen)
+        .await
+        .with_context(|| format!("listening on {}", s.listen))?;
+    let addr = listener.local_addr()?;
+    let scheme = if s.tls.is_some() { "https" } else { "http" };
+    let base_url = s
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
+    let admin_token = std::env::var("PAYCORE_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let (state, generated) = p
+        .gateway(s.gateway.clone(), admin_token.as_deref(), &base_url)
+        .await?;
+    if let Some(token) = generated {
+        eprintln!("First operator token (shown once; set PAYCORE_ADMIN_TOKEN to choose your own): {token}");
+    }
+    if s.demo {
+        let creds = crate::demo::ensure(&p, &s.data_dir).await?;
+        eprintln!("{}", crate::demo::banner(&creds, &base_url, &s.data_dir));
+    }
+    tracing::info!(target: "detail", listen = %addr, public_url = %base_url,
+        database = p.db.engine().as_str(), sandbox = s.sandbox, tls = s.tls.is_some(),
+        "paycore serving");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = crate::spawn_workers(&state, stop_rx);
+    let tls = s
+        .tls
+        .map(|(cert, key)| paycore_gateway::TlsFiles { cert, key });
+    let (signal_tx, signal_rx) = tokio::sync::oneshot::channel::<Instant>();
+    let mut server = tokio::spawn(paycore_gateway::serve(
+        listener,
+        state.clone(),
+        tls,
+        async move {
+            let at = shutdown_signal().await;
+            let _ = signal_tx.send(at);
+        },
+    ));
+    let since = tokio::select! {
+        at = signal_rx => at.unwrap_or_else(|_| Instant::now()),
+        // The server ended on its own (an error): stop everything else too.
+        ended = &mut server => {
+            let _ = stop_tx.send(true);
+            return ended.context("server task")?.context("serving");
+        }
+    };
+    // The server stops accepting and lets its requests finish; the workers stop meanwhile.
+    let _ = stop_tx.send(true);
+    if let Some(sandbox) = &state.sandbox {
+        sandbox.stop();
+    }
+    let deadline = since + STOP_DEADLINE;
+    let mut unfinished = 0;
+    if !finish(&mut server, deadline).await {
+        unfinished += 1;
+    }
+    for mut w in workers {
+        if !finish(&mut w, deadline).await {
+            unfinished += 1;
+        }
+    }
+    // What was answered is on disk already; this makes the rest of the last commits durable.
+    if let Err(e) = p.db.durable().await {
+        tracing::error!(target: "error", code = "STOP_SYNC", message = %e);
+    }
+    p.db.close().await;
+    tracing::info!(target: "detail", unfinished, elapsed_ms = since.elapsed().as_millis() as u64,
+        "paycore stopped");
+    Ok(())
+}
+
+/// Waits for a task until `deadline`, then aborts it. True when it finished in time.
+async fn finish<T>(task: &mut tokio::task::JoinHandle<T>, deadline: Instant) -> bool {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if tokio::time::timeout(left, &mut *task).await.is_ok() {
+        return true;
+    }
+    task.abort();
+    false
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM; the moment it came.
+async fn shutdown_signal() -> Instant {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!(target: "detail", "shutting down");
+    Instant::now()
+}
