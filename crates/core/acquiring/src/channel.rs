@@ -15,7 +15,6 @@ use crate::alerts::AlertKind;
 use crate::error::AcquiringError;
 use crate::machines::AttemptEvent;
 use crate::model::{Attempt, NextAction, Payment, Refund};
-use crate::refund::RefundResult;
 use crate::Acquiring;
 
 /// A channel's word on a payment attempt, from whichever source.
@@ -109,6 +108,26 @@ impl ChannelResult {
             _ => None,
         }
     }
+}
+
+/// A channel's word on a refund (or cancel) attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundResult {
+    Succeeded {
+        channel_refund_id: String,
+        amount: Money,
+    },
+    Failed {
+        code: String,
+        message: String,
+    },
+    /// Not final yet (accepted, or unknown): queried back.
+    Pending,
+    /// The charge it gives back was reversed at the channel (a close applied as a cancel):
+    /// the money is back with the payer without this refund.
+    Reversed {
+        channel_txn_id: Option<String>,
+    },
 }
 
 impl RefundResult {

@@ -589,12 +589,13 @@ pub async fn charges_of_day(db: &Db, kind: Kind, day: Date) -> Result<Vec<Charge
 /// What the platform holds at the channel: payments less refunds, cancels and fees.
 pub async fn balance(db: &Db, kind: Kind, currency: Currency) -> Result<Money> {
     let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN kind = 'pay' THEN amount - fee
+        "SELECT CAST(COALESCE(SUM(CASE WHEN kind = $3 THEN amount - fee
                                 ELSE fee - amount END), 0) AS BIGINT) AS total
          FROM sandbox_charges WHERE channel = $1 AND currency = $2",
     )
     .bind(kind.code())
     .bind(currency.code())
+    .bind("pay")
     .fetch_one(db.writer())
     .await?;
     Ok(Money::from_minor(row.try_get("total")?, currency))

@@ -291,10 +291,13 @@ pub async fn authenticate(State(app): State<AppState>, req: Request, next: Next)
     }
 }
 
-async fn check(
-    app: &AppState,
-    req: Request,
-) -> Result<(Request, String), (ApiError, Option<String>)> {
+type Refusal = (ApiError, Option<String>);
+
+fn refuse(code: ErrorCode, message: impl Into<String>, merchant: &Option<String>) -> Refusal {
+    (ApiError::new(code, message), merchant.clone())
+}
+
+async fn check(app: &AppState, req: Request) -> Result<(Request, String), Refusal> {
     let limit = app.config.max_body_bytes;
     let declared = req
         .headers()
@@ -302,76 +305,15 @@ async fn check(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err((
-            ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("request body is larger than {limit} bytes"),
-            ),
-            None,
+        return Err(refuse(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than {limit} bytes"),
+            &None,
         ));
     }
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .ok_or_else(|| (unauthenticated("missing Authorization header"), None))?
-        .to_str()
-        .map_err(|_| (unauthenticated("Authorization header is not ASCII"), None))?;
-    let auth = parse_header(header).map_err(|e| (e, None))?;
+    let auth = header_of(app, &req)?;
     let tag = Some(auth.merchant_id.clone());
-    let now = app.clock.unix_seconds();
-    let window = app.config.timestamp_window_secs;
-    if (auth.timestamp - now).abs() > window {
-        return Err((
-            ApiError::new(
-                ErrorCode::TimestampOutOfWindow,
-                format!("timestamp is more than {window} s from the server's clock ({now})"),
-            ),
-            tag,
-        ));
-    }
-    let key = match app
-        .merchants
-        .auth_key(&auth.merchant_id, &auth.key_id)
-        .await
-    {
-        Ok(k) => k,
-        Err(MerchantError::NotFound) => {
-            return Err((
-                ApiError::new(ErrorCode::UnknownMerchant, "unknown merchant_id"),
-                tag,
-            ))
-        }
-        Err(MerchantError::KeyNotFound) => {
-            return Err((
-                ApiError::new(
-                    ErrorCode::InvalidSignature,
-                    "unknown or revoked key_id for this merchant",
-                ),
-                tag,
-            ))
-        }
-        Err(e) => return Err((e.into(), tag)),
-    };
-    if key.key.algorithm() != auth.algorithm {
-        return Err((
-            ApiError::new(
-                ErrorCode::InvalidSignature,
-                format!(
-                    "key {} is a {} key, not {}",
-                    auth.key_id,
-                    key.key.algorithm(),
-                    auth.algorithm
-                ),
-            ),
-            tag,
-        ));
-    }
-    let signature = B64.decode(&auth.signature).map_err(|_| {
-        (
-            ApiError::new(ErrorCode::InvalidSignature, "signature is not base64"),
-            tag.clone(),
-        )
-    })?;
+    let key = verifying_key(app, &auth, &tag).await?;
     let (parts, body) = req.into_parts();
     let body = read_body(body, limit).await.map_err(|e| (e, tag.clone()))?;
     let path_and_query = parts
@@ -386,35 +328,17 @@ async fn check(
         &auth.nonce,
         &body,
     );
+    let signature = B64
+        .decode(&auth.signature)
+        .map_err(|_| refuse(ErrorCode::InvalidSignature, "signature is not base64", &tag))?;
     if key.key.verify(&message, &signature).is_err() {
-        return Err((
-            ApiError::new(ErrorCode::InvalidSignature, "signature does not verify"),
-            tag,
+        return Err(refuse(
+            ErrorCode::InvalidSignature,
+            "signature does not verify",
+            &tag,
         ));
     }
-    if !key.merchant_status.may_call_api() {
-        return Err((
-            ApiError::new(ErrorCode::Forbidden, "merchant is frozen"),
-            tag,
-        ));
-    }
-    if !app.rate_limits.allow(&auth.merchant_id) {
-        return Err((
-            ApiError::new(ErrorCode::RateLimited, "too many requests; slow down"),
-            tag,
-        ));
-    }
-    let fresh = app
-        .nonces
-        .remember(&auth.merchant_id, &auth.nonce, auth.timestamp + window + 1)
-        .await
-        .map_err(|e| (ApiError::from(e), tag.clone()))?;
-    if !fresh {
-        return Err((
-            ApiError::new(ErrorCode::ReplayedNonce, "nonce was used before"),
-            tag,
-        ));
-    }
+    admit(app, &auth, key.merchant_status, &tag).await?;
     let mut req = Request::from_parts(parts, Body::from(body));
     req.extensions_mut().insert(Arc::new(AuthedMerchant {
         merchant_id: auth.merchant_id.clone(),
@@ -422,6 +346,103 @@ async fn check(
         status: key.merchant_status,
     }));
     Ok((req, auth.merchant_id))
+}
+
+/// The `Authorization` header, parsed, with its timestamp inside the window.
+fn header_of(app: &AppState, req: &Request) -> Result<AuthHeader, Refusal> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .ok_or_else(|| (unauthenticated("missing Authorization header"), None))?
+        .to_str()
+        .map_err(|_| (unauthenticated("Authorization header is not ASCII"), None))?;
+    let auth = parse_header(header).map_err(|e| (e, None))?;
+    let now = app.clock.unix_seconds();
+    let window = app.config.timestamp_window_secs;
+    if (auth.timestamp - now).abs() > window {
+        return Err(refuse(
+            ErrorCode::TimestampOutOfWindow,
+            format!("timestamp is more than {window} s from the server's clock ({now})"),
+            &Some(auth.merchant_id.clone()),
+        ));
+    }
+    Ok(auth)
+}
+
+/// The merchant's active key named by the header, of the header's algorithm.
+async fn verifying_key(
+    app: &AppState,
+    auth: &AuthHeader,
+    tag: &Option<String>,
+) -> Result<paycore_merchant::AuthKey, Refusal> {
+    let key = match app
+        .merchants
+        .auth_key(&auth.merchant_id, &auth.key_id)
+        .await
+    {
+        Ok(k) => k,
+        Err(MerchantError::NotFound) => {
+            return Err(refuse(
+                ErrorCode::UnknownMerchant,
+                "unknown merchant_id",
+                tag,
+            ))
+        }
+        Err(MerchantError::KeyNotFound) => {
+            return Err(refuse(
+                ErrorCode::InvalidSignature,
+                "unknown or revoked key_id for this merchant",
+                tag,
+            ))
+        }
+        Err(e) => return Err((e.into(), tag.clone())),
+    };
+    if key.key.algorithm() != auth.algorithm {
+        return Err(refuse(
+            ErrorCode::InvalidSignature,
+            format!(
+                "key {} is a {} key, not {}",
+                auth.key_id,
+                key.key.algorithm(),
+                auth.algorithm
+            ),
+            tag,
+        ));
+    }
+    Ok(key)
+}
+
+/// After the signature: the merchant may call, within its rate, with a fresh nonce.
+async fn admit(
+    app: &AppState,
+    auth: &AuthHeader,
+    status: MerchantStatus,
+    tag: &Option<String>,
+) -> Result<(), Refusal> {
+    if !status.may_call_api() {
+        return Err(refuse(ErrorCode::Forbidden, "merchant is frozen", tag));
+    }
+    if !app.rate_limits.allow(&auth.merchant_id) {
+        return Err(refuse(
+            ErrorCode::RateLimited,
+            "too many requests; slow down",
+            tag,
+        ));
+    }
+    let window = app.config.timestamp_window_secs;
+    let fresh = app
+        .nonces
+        .remember(&auth.merchant_id, &auth.nonce, auth.timestamp + window + 1)
+        .await
+        .map_err(|e| (ApiError::from(e), tag.clone()))?;
+    if !fresh {
+        return Err(refuse(
+            ErrorCode::ReplayedNonce,
+            "nonce was used before",
+            tag,
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

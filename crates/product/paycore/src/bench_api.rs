@@ -132,7 +132,7 @@ impl Client {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Payments,
     Ceiling,
@@ -252,6 +252,95 @@ async fn merchant(server: &TestServer, n: usize) -> anyhow::Result<Client> {
     })
 }
 
+/// What one client of a phase saw: latencies of good answers (µs), errors, a few samples.
+type ClientTally = (Vec<u32>, u64, Vec<String>);
+
+/// One request of a phase: whether it was a good answer, and what came back.
+async fn one_request(
+    http: &reqwest::Client,
+    base_url: &str,
+    client: &Client,
+    which: Phase,
+    run_id: &str,
+    n: u64,
+) -> anyhow::Result<(bool, Result<(reqwest::StatusCode, Vec<u8>), String>)> {
+    let (method, path, body) = match which {
+        Phase::Payments => (
+            reqwest::Method::POST,
+            "/v1/payments",
+            serde_json::json!({
+                "out_trade_no": format!("B{run_id}-{n}"),
+                "amount": 1000 + (n % 9000),
+                "currency": "CNY",
+                "subject": "bench",
+                "product": "QUICK_PAY",
+            })
+            .to_string()
+            .into_bytes(),
+        ),
+        Phase::Ceiling => (reqwest::Method::GET, "/v1/merchant", Vec::new()),
+    };
+    let auth = client.authorization(method.as_str(), path, &body)?;
+    let mut req = http
+        .request(method, format!("{base_url}{path}"))
+        .header("Authorization", auth);
+    if !body.is_empty() {
+        req = req.header("content-type", "application/json").body(body);
+    }
+    let outcome = match req.send().await {
+        Ok(resp) => {
+            let status = resp.status();
+            resp.bytes()
+                .await
+                .map(|b| (status, b.to_vec()))
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let ok = match &outcome {
+        // Created and completed in the one call.
+        Ok((status, body)) if which == Phase::Payments => {
+            status.as_u16() == 201
+                && serde_json::from_slice::<serde_json::Value>(body)
+                    .is_ok_and(|v| v["status"] == "succeeded")
+        }
+        Ok((status, _)) => status.is_success(),
+        Err(_) => false,
+    };
+    Ok((ok, outcome))
+}
+
+/// One client's loop: a request at a time until `stop`.
+async fn client_loop(
+    http: reqwest::Client,
+    base_url: String,
+    client: Arc<Client>,
+    which: Phase,
+    stop: Arc<AtomicBool>,
+    seq: Arc<AtomicU64>,
+    run_id: String,
+) -> anyhow::Result<ClientTally> {
+    let (mut latencies, mut errors, mut samples) = (Vec::new(), 0u64, Vec::new());
+    while !stop.load(Ordering::Relaxed) {
+        let n = seq.fetch_add(1, Ordering::Relaxed);
+        let t0 = Instant::now();
+        let (ok, outcome) = one_request(&http, &base_url, &client, which, &run_id, n).await?;
+        let micros = u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX);
+        if ok {
+            latencies.push(micros);
+            continue;
+        }
+        errors += 1;
+        if samples.len() < 3 {
+            samples.push(match outcome {
+                Ok((s, b)) => format!("{s}: {}", String::from_utf8_lossy(&b)),
+                Err(e) => e,
+            });
+        }
+    }
+    Ok((latencies, errors, samples))
+}
+
 async fn phase(
     base_url: &str,
     http: &reqwest::Client,
@@ -264,82 +353,19 @@ async fn phase(
     let seq = Arc::new(AtomicU64::new(0));
     let run_id = random_token(6)?;
     let started = Instant::now();
-    let mut tasks = Vec::with_capacity(cfg.concurrency);
-    for c in 0..cfg.concurrency {
-        let client = clients[c % clients.len()].clone();
-        let http = http.clone();
-        let url_base = base_url.to_string();
-        let stop = stop.clone();
-        let seq = seq.clone();
-        let run_id = run_id.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies: Vec<u32> = Vec::new();
-            let mut errors = 0u64;
-            let mut samples = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let n = seq.fetch_add(1, Ordering::Relaxed);
-                let (method, path, body) = match which {
-                    Phase::Payments => (
-                        reqwest::Method::POST,
-                        "/v1/payments",
-                        serde_json::json!({
-                            "out_trade_no": format!("B{run_id}-{n}"),
-                            "amount": 1000 + (n % 9000),
-                            "currency": "CNY",
-                            "subject": "bench",
-                            "product": "QUICK_PAY",
-                        })
-                        .to_string()
-                        .into_bytes(),
-                    ),
-                    Phase::Ceiling => (reqwest::Method::GET, "/v1/merchant", Vec::new()),
-                };
-                let auth = client.authorization(method.as_str(), path, &body)?;
-                let t0 = Instant::now();
-                let mut req = http
-                    .request(method, format!("{url_base}{path}"))
-                    .header("Authorization", auth);
-                if !body.is_empty() {
-                    req = req.header("content-type", "application/json").body(body);
-                }
-                let outcome = match req.send().await {
-                    Ok(resp) => {
-                        let status = resp.status();
-                        match resp.bytes().await {
-                            Ok(b) => Ok((status, b)),
-                            Err(e) => Err(e.to_string()),
-                        }
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                let micros = u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX);
-                let ok = match &outcome {
-                    Ok((status, body)) => match which {
-                        // Created and completed in the one call.
-                        Phase::Payments => {
-                            status.as_u16() == 201
-                                && serde_json::from_slice::<serde_json::Value>(body)
-                                    .is_ok_and(|v| v["status"] == "succeeded")
-                        }
-                        Phase::Ceiling => status.is_success(),
-                    },
-                    Err(_) => false,
-                };
-                if ok {
-                    latencies.push(micros);
-                } else {
-                    errors += 1;
-                    if samples.len() < 3 {
-                        samples.push(match outcome {
-                            Ok((s, b)) => format!("{s}: {}", String::from_utf8_lossy(&b)),
-                            Err(e) => e,
-                        });
-                    }
-                }
-            }
-            anyhow::Ok((latencies, errors, samples))
-        }));
-    }
+    let tasks: Vec<_> = (0..cfg.concurrency)
+        .map(|c| {
+            tokio::spawn(client_loop(
+                http.clone(),
+                base_url.to_string(),
+                clients[c % clients.len()].clone(),
+                which,
+                stop.clone(),
+                seq.clone(),
+                run_id.clone(),
+            ))
+        })
+        .collect();
     tokio::time::sleep(Duration::from_secs(cfg.seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();

@@ -170,15 +170,14 @@ async fn apply_one(
 async fn adopt_legacy(engine: Engine, conn: &mut Conn) -> Result<(), StoreError> {
     let exists = match engine {
         Engine::Sqlite => {
-            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = $1"
+            sqlx::query("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = $1 AND type = $2")
+                .bind("schema_migrations")
+                .bind("table")
         }
-        Engine::Postgres => "SELECT COUNT(*) AS n FROM pg_tables WHERE tablename = $1",
+        Engine::Postgres => sqlx::query("SELECT COUNT(*) AS n FROM pg_tables WHERE tablename = $1")
+            .bind("schema_migrations"),
     };
-    let n: i64 = sqlx::query(exists)
-        .bind("schema_migrations")
-        .fetch_one(&mut **conn)
-        .await?
-        .try_get("n")?;
+    let n: i64 = exists.fetch_one(&mut **conn).await?.try_get("n")?;
     if n == 0 {
         return Ok(());
     }

@@ -68,32 +68,35 @@ impl Acquiring {
             return Ok(refund);
         }
         let payment = self.payment_in(&mut tx, &refund.payment_id).await?;
-        self.settle_refund_attempt(&mut tx, &attempt, &result, source)
-            .await?;
         let after = match &result {
+            RefundResult::Reversed { .. } => {
+                let charged = self.charged_attempt(&refund, &payment).await?;
+                self.complete_auto_by_reversal(&mut tx, &refund, &payment, &charged, source, &ids)
+                    .await?
+            }
             RefundResult::Failed { code, .. } => {
+                self.settle_refund_attempt(&mut tx, &attempt, &result, source)
+                    .await?;
                 self.fail_refund(&mut tx, &refund, &payment, code, source, &ids)
                     .await?
             }
-            _ => {
-                let channel_refund_id = match &result {
-                    RefundResult::Succeeded {
-                        channel_refund_id, ..
-                    } => Some(channel_refund_id.clone()),
-                    RefundResult::Reversed { channel_txn_id } => channel_txn_id.clone(),
-                    _ => None,
-                };
+            RefundResult::Succeeded {
+                channel_refund_id, ..
+            } => {
+                self.settle_refund_attempt(&mut tx, &attempt, &result, source)
+                    .await?;
                 self.complete_refund(
                     &mut tx,
                     &refund,
                     &payment,
                     &attempt.channel,
-                    channel_refund_id,
+                    Some(channel_refund_id.clone()),
                     source,
                     &ids,
                 )
                 .await?
             }
+            RefundResult::Pending => refund,
         };
         tx.commit().await?;
         Ok(after)

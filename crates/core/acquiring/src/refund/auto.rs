@@ -10,6 +10,7 @@ use super::create::Reservation;
 use super::RefundResult;
 use crate::error::AcquiringError;
 use crate::jobs::JobKind;
+use crate::machines::{AttemptEvent, AttemptStatus};
 use crate::model::{Attempt, Payment, Refund, RefundKind, ResultSource};
 use crate::rows::ReservedIds;
 use crate::Acquiring;
@@ -70,34 +71,36 @@ impl Acquiring {
         self.refund_in(tx, refund_id).await
     }
 
-    /// The channel reversed `attempt`'s late charge itself: its automatic refund is done
-    /// without the channel being asked (or the channel's refusal of it is moot), and the
-    /// reversal is booked as its refund.
+    /// The channel reversed `charged`'s late charge itself (a close it applied as a cancel):
+    /// the automatic refund is done without the channel being asked (or the channel's refusal
+    /// of it is moot). Its own attempt is not needed any more, the charged attempt is canceled,
+    /// and the reversal is booked as the refund.
     pub(crate) async fn complete_auto_by_reversal(
         &self,
         tx: &mut Tx,
         refund: &Refund,
         payment: &Payment,
-        attempt: &Attempt,
+        charged: &Attempt,
         source: ResultSource,
         ids: &ReservedIds,
     ) -> Result<Refund, AcquiringError> {
         let refund_attempt = self.attempt_in(tx, &refund.attempt_id).await?;
-        self.settle_refund_attempt(
-            tx,
-            &refund_attempt,
-            &RefundResult::Reversed {
-                channel_txn_id: attempt.channel_txn_id.clone(),
-            },
-            source,
-        )
-        .await?;
+        let reversed = RefundResult::Reversed {
+            channel_txn_id: charged.channel_txn_id.clone(),
+        };
+        self.settle_refund_attempt(tx, &refund_attempt, &reversed, source)
+            .await?;
+        let charged = self.attempt_in(tx, &charged.attempt_id).await?;
+        if charged.status == AttemptStatus::Succeeded {
+            self.move_attempt(tx, &charged, AttemptEvent::Canceled, source, None, None)
+                .await?;
+        }
         self.complete_refund(
             tx,
             refund,
             payment,
-            &attempt.channel,
-            attempt.channel_txn_id.clone(),
+            &charged.channel,
+            charged.channel_txn_id.clone(),
             source,
             ids,
         )

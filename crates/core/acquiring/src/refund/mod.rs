@@ -35,25 +35,7 @@ pub struct NewRefund {
     pub reason: Option<String>,
 }
 
-/// A channel's word on a refund (or cancel) attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefundResult {
-    Succeeded {
-        channel_refund_id: String,
-        amount: Money,
-    },
-    Failed {
-        code: String,
-        message: String,
-    },
-    /// Not final yet (accepted, or unknown): queried back.
-    Pending,
-    /// The charge it gives back was reversed at the channel (a close applied as a cancel):
-    /// the money is back with the payer without this refund.
-    Reversed {
-        channel_txn_id: Option<String>,
-    },
-}
+pub use crate::channel::RefundResult;
 
 /// Platform numbers of refunds the merchant did not number itself. `~` and `:` are outside
 /// the merchant's alphabet, so they never meet a merchant's own number.
