@@ -186,6 +186,33 @@ pub async fn run(
     clock: Arc<dyn Clock>,
     cfg: &BenchConfig,
 ) -> Result<BenchReport, LedgerError> {
+    let setup = set_up(db, clock, cfg).await?;
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let scenarios = vec![
+        many_accounts(&setup, cfg, &mut rng).await?,
+        hot_account(&setup, cfg, &mut rng).await?,
+        concurrent_callers(&setup, cfg).await?,
+        naive_callers(&setup, cfg).await?,
+    ];
+    Ok(BenchReport {
+        engine: setup.db.engine().as_str().to_owned(),
+        scenarios,
+    })
+}
+
+/// What the scenarios run on: the ledger, the accounts opened for this run, and the run's tag
+/// (keeps voucher and account numbers of runs on the same database apart).
+struct Setup {
+    db: Db,
+    ledger: Ledger,
+    day: i64,
+    tag: String,
+    ids: Vec<i64>,
+    hot_id: i64,
+}
+
+/// Opens the ledger, the run's accounts and its one hot (buffered) account.
+async fn set_up(db: Db, clock: Arc<dyn Clock>, cfg: &BenchConfig) -> Result<Setup, LedgerError> {
     let config = LedgerConfig {
         group_max: cfg.callers.max(1) * 4,
         ..LedgerConfig::default()
@@ -201,30 +228,45 @@ pub async fn run(
         .ok_or_else(|| LedgerError::Corrupt("no hot account".into()))?;
     let hot_no = crate::accounts::account_no("220203", &format!("hot{tag}-0"), "CNY", 0);
     ledger.set_buffered(&hot_no, true).await?;
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let pick = |rng: &mut Rng| -> (i64, i64) {
-        let a = ids.get(rng.below(ids.len())).copied().unwrap_or(0);
-        let mut b = ids.get(rng.below(ids.len())).copied().unwrap_or(0);
-        if a == b {
-            b = ids.get(rng.below(ids.len())).copied().unwrap_or(0);
-        }
-        (a, b)
-    };
-    let mut scenarios = Vec::new();
+    Ok(Setup {
+        db,
+        ledger,
+        day,
+        tag,
+        ids,
+        hot_id,
+    })
+}
 
-    // (a) batches over many accounts.
+/// Two accounts drawn from `ids`, drawn again once if the first two are the same.
+fn pick(ids: &[i64], rng: &mut Rng) -> (i64, i64) {
+    let a = ids.get(rng.below(ids.len())).copied().unwrap_or(0);
+    let mut b = ids.get(rng.below(ids.len())).copied().unwrap_or(0);
+    if a == b {
+        b = ids.get(rng.below(ids.len())).copied().unwrap_or(0);
+    }
+    (a, b)
+}
+
+/// (a) batches over many accounts.
+async fn many_accounts(
+    s: &Setup,
+    cfg: &BenchConfig,
+    rng: &mut Rng,
+) -> Result<Scenario, LedgerError> {
+    let tag = &s.tag;
     let (took, lat) = batches(
-        &ledger,
+        &s.ledger,
         cfg,
         "a",
         |i, rng| {
-            let (a, b) = pick(rng);
+            let (a, b) = pick(&s.ids, rng);
             transfer(format!("a{tag}-{i}"), a, b, 1 + (i % 1000) as i64)
         },
-        &mut rng,
+        rng,
     )
     .await?;
-    scenarios.push(scenario(
+    Ok(scenario(
         &format!(
             "(a) batches of {} over {} accounts",
             cfg.batch, cfg.accounts
@@ -233,28 +275,31 @@ pub async fn run(
         took,
         lat,
         String::new(),
-    ));
+    ))
+}
 
-    // (b) the same, every transfer crediting one buffered (hot) account; the summarizer runs
-    // alongside and its catch-up is reported.
-    let summarizer = ledger.spawn_summarizer();
+/// (b) the same, every transfer crediting one buffered (hot) account; the summarizer runs
+/// alongside and its catch-up is reported.
+async fn hot_account(s: &Setup, cfg: &BenchConfig, rng: &mut Rng) -> Result<Scenario, LedgerError> {
+    let tag = &s.tag;
+    let summarizer = s.ledger.spawn_summarizer();
     let (took, lat) = batches(
-        &ledger,
+        &s.ledger,
         cfg,
         "b",
         |i, rng| {
-            let (a, _) = pick(rng);
-            transfer(format!("b{tag}-{i}"), a, hot_id, 1 + (i % 1000) as i64)
+            let (a, _) = pick(&s.ids, rng);
+            transfer(format!("b{tag}-{i}"), a, s.hot_id, 1 + (i % 1000) as i64)
         },
-        &mut rng,
+        rng,
     )
     .await?;
     summarizer.abort();
-    let lag = ledger.buffer_lag().await?;
+    let lag = s.ledger.buffer_lag().await?;
     let t = Instant::now();
-    let drained = ledger.summarize_all().await?;
+    let drained = s.ledger.summarize_all().await?;
     let drain = t.elapsed();
-    scenarios.push(scenario(
+    Ok(scenario(
         "(b) same, all crediting one hot buffered account",
         cfg.transfers,
         took,
@@ -265,17 +310,19 @@ pub async fn run(
             drained,
             drain.as_secs_f64()
         ),
-    ));
+    ))
+}
 
-    // (c) concurrent callers posting single vouchers (group commit).
+/// (c) concurrent callers posting single vouchers (group commit).
+async fn concurrent_callers(s: &Setup, cfg: &BenchConfig) -> Result<Scenario, LedgerError> {
     let t = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..cfg.callers {
-        let ledger = ledger.clone();
+        let ledger = s.ledger.clone();
         let mut rng = Rng(0x1234_5678 + c as u64);
-        let ids = ids.clone();
+        let ids = s.ids.clone();
         let per = cfg.per_caller;
-        let tag = tag.clone();
+        let tag = s.tag.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per);
             for i in 0..per {
@@ -290,27 +337,27 @@ pub async fn run(
             Ok::<_, LedgerError>(lat)
         }));
     }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.map_err(|e| LedgerError::Corrupt(e.to_string()))??);
-    }
-    scenarios.push(scenario(
+    let lat = latencies(tasks).await?;
+    Ok(scenario(
         &format!("(c) {} concurrent callers, single vouchers", cfg.callers),
         cfg.callers * cfg.per_caller,
         t.elapsed(),
         lat,
         String::new(),
-    ));
+    ))
+}
 
-    // (d) naive baseline with the same callers.
+/// (d) naive baseline with the same callers.
+async fn naive_callers(s: &Setup, cfg: &BenchConfig) -> Result<Scenario, LedgerError> {
     let t = Instant::now();
     let mut tasks = Vec::new();
     let per = cfg.naive.div_ceil(cfg.callers.max(1));
+    let day = s.day;
     for c in 0..cfg.callers {
-        let db = db.clone();
+        let db = s.db.clone();
         let mut rng = Rng(0x8765_4321 + c as u64);
-        let ids = ids.clone();
-        let tag = tag.clone();
+        let ids = s.ids.clone();
+        let tag = s.tag.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per);
             for i in 0..per {
@@ -323,11 +370,8 @@ pub async fn run(
             Ok::<_, LedgerError>(lat)
         }));
     }
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.map_err(|e| LedgerError::Corrupt(e.to_string()))??);
-    }
-    scenarios.push(scenario(
+    let lat = latencies(tasks).await?;
+    Ok(scenario(
         &format!(
             "(d) naive: 1 voucher/transaction, row locks, {} callers",
             cfg.callers
@@ -336,11 +380,18 @@ pub async fn run(
         t.elapsed(),
         lat,
         String::new(),
-    ));
-    Ok(BenchReport {
-        engine: db.engine().as_str().to_owned(),
-        scenarios,
-    })
+    ))
+}
+
+/// The latencies of every caller task, in task order; the first failed task fails the lot.
+async fn latencies(
+    tasks: Vec<tokio::task::JoinHandle<Result<Vec<Duration>, LedgerError>>>,
+) -> Result<Vec<Duration>, LedgerError> {
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.map_err(|e| LedgerError::Corrupt(e.to_string()))??);
+    }
+    Ok(lat)
 }
 
 async fn batches(
@@ -408,10 +459,12 @@ async fn naive(
     .await?;
     let vid: i64 = sqlx::query(
         "INSERT INTO ledger_vouchers (voucher_no, tx_code, day, biz_ref, status, error, batch_id, seq, hash, created_at)
-         VALUES ($1, 'NAIVE', $2, 'bench', 'posted', NULL, 0, 0, '', 0) RETURNING id",
+         VALUES ($1, 'NAIVE', $2, $3, $4, NULL, 0, 0, '', 0) RETURNING id",
     )
     .bind(no)
     .bind(day)
+    .bind("bench")
+    .bind(crate::model::VoucherStatus::Posted.as_str())
     .fetch_one(&mut *tx)
     .await?
     .try_get("id")?;

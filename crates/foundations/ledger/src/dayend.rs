@@ -266,21 +266,42 @@ fn run_checks(
     subjects: &HashMap<String, Subject>,
     rolled: &SubjectFigs,
 ) -> Vec<Check> {
-    // 1. Debit movement = credit movement, per currency.
+    vec![
+        check("debits_equal_credits", debits_equal_credits(figs)),
+        check(
+            "opening_plus_movement_equals_closing",
+            opening_plus_movement(figs),
+        ),
+        check(
+            "parent_equals_children",
+            parent_equals_children(figs, subjects, rolled),
+        ),
+        check(
+            "customer_balances_equal_liability_subject",
+            customer_funds(figs, rolled),
+        ),
+        check("trial_balance", trial_balance_differences(figs)),
+    ]
+}
+
+/// 1. Debit movement = credit movement, per currency.
+fn debits_equal_credits(figs: &[Fig]) -> Vec<String> {
     let mut by_cur: BTreeMap<&str, (i128, i128)> = BTreeMap::new();
     for f in figs {
         let t = by_cur.entry(&f.currency).or_default();
         t.0 += f.debits;
         t.1 += f.credits;
     }
-    let dc = by_cur
+    by_cur
         .iter()
         .filter(|(_, (d, c))| d != c)
         .map(|(cur, (d, c))| format!("{cur}: debits {d} credits {c}"))
-        .collect();
-    // 2. Opening + movement (entries) = closing by the account's own totals.
-    let omc = figs
-        .iter()
+        .collect()
+}
+
+/// 2. Opening + movement (entries) = closing by the account's own totals.
+fn opening_plus_movement(figs: &[Fig]) -> Vec<String> {
+    figs.iter()
         .filter(|f| f.closing != f.closing_by_account)
         .map(|f| {
             format!(
@@ -288,30 +309,16 @@ fn run_checks(
                 f.id, f.opening, f.closing, f.closing_by_account
             )
         })
-        .collect();
-    // 3. Parent = sum of children.
-    let mut children: BTreeMap<(String, String), [i128; 4]> = BTreeMap::new();
-    for ((code, cur), v) in rolled {
-        let Some(s) = subjects.get(code) else {
-            continue;
-        };
-        let Some(parent) = &s.parent else { continue };
-        let Some(p) = subjects.get(parent) else {
-            continue;
-        };
-        let flip = if p.normal_side == s.normal_side {
-            1
-        } else {
-            -1
-        };
-        let e = children
-            .entry((parent.clone(), cur.clone()))
-            .or_insert([0; 4]);
-        e[0] += flip * v[0];
-        e[1] += v[1];
-        e[2] += v[2];
-        e[3] += flip * v[3];
-    }
+        .collect()
+}
+
+/// 3. Parent = sum of children.
+fn parent_equals_children(
+    figs: &[Fig],
+    subjects: &HashMap<String, Subject>,
+    rolled: &SubjectFigs,
+) -> Vec<String> {
+    let children = children_sums(subjects, rolled);
     let mut pc = Vec::new();
     for ((code, cur), v) in rolled {
         let is_parent = subjects
@@ -339,7 +346,38 @@ fn run_checks(
             ));
         }
     }
-    // 4. Customer balances = the customer-funds liability subject.
+    pc
+}
+
+/// Per (parent subject, currency), the sum of its children's figures in the parent's side.
+fn children_sums(subjects: &HashMap<String, Subject>, rolled: &SubjectFigs) -> SubjectFigs {
+    let mut children: SubjectFigs = BTreeMap::new();
+    for ((code, cur), v) in rolled {
+        let Some(s) = subjects.get(code) else {
+            continue;
+        };
+        let Some(parent) = &s.parent else { continue };
+        let Some(p) = subjects.get(parent) else {
+            continue;
+        };
+        let flip = if p.normal_side == s.normal_side {
+            1
+        } else {
+            -1
+        };
+        let e = children
+            .entry((parent.clone(), cur.clone()))
+            .or_insert([0; 4]);
+        e[0] += flip * v[0];
+        e[1] += v[1];
+        e[2] += v[2];
+        e[3] += flip * v[3];
+    }
+    children
+}
+
+/// 4. Customer balances = the customer-funds liability subject.
+fn customer_funds(figs: &[Fig], rolled: &SubjectFigs) -> Vec<String> {
     let mut cust: BTreeMap<&str, i128> = BTreeMap::new();
     for f in figs.iter().filter(|f| f.kind == AccountKind::Customer) {
         *cust.entry(&f.currency).or_default() += f.closing;
@@ -359,7 +397,11 @@ fn run_checks(
             ));
         }
     }
-    // 5. Trial balance on the accounts' own balances: debit side = credit side, per currency.
+    cf
+}
+
+/// 5. Trial balance on the accounts' own balances: debit side = credit side, per currency.
+fn trial_balance_differences(figs: &[Fig]) -> Vec<String> {
     let mut tb: BTreeMap<&str, (i128, i128)> = BTreeMap::new();
     for f in figs {
         let t = tb.entry(&f.currency).or_default();
@@ -368,18 +410,10 @@ fn run_checks(
             Side::Credit => t.1 += f.closing_by_account,
         }
     }
-    let tbd = tb
-        .iter()
+    tb.iter()
         .filter(|(_, (d, c))| d != c)
         .map(|(cur, (d, c))| format!("{cur}: debit balances {d} credit balances {c}"))
-        .collect();
-    vec![
-        check("debits_equal_credits", dc),
-        check("opening_plus_movement_equals_closing", omc),
-        check("parent_equals_children", pc),
-        check("customer_balances_equal_liability_subject", cf),
-        check("trial_balance", tbd),
-    ]
+        .collect()
 }
 
 async fn subject_map(tx: &mut Tx) -> Result<HashMap<String, Subject>, LedgerError> {

@@ -211,8 +211,33 @@ fn error_ref() -> Value {
     json!({"$ref": "#/components/schemas/ErrorBody"})
 }
 
+/// The outline of an OpenAPI document, for the answer of `GET /openapi.json`.
+fn document_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["openapi", "info", "paths"],
+        "properties": {
+            "openapi": {"type": "string"},
+            "info": {
+                "type": "object",
+                "required": ["title", "version"],
+                "properties": {"title": {"type": "string"}, "version": {"type": "string"}},
+                "additionalProperties": true
+            },
+            "paths": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": true}},
+            "components": {"type": "object", "additionalProperties": true}
+        },
+        "additionalProperties": true
+    })
+}
+
 /// Adds the error answers and the signature headers to every operation.
 fn complete(doc: &mut Value) {
+    if let Some(s) =
+        doc.pointer_mut("/paths/~1openapi.json/get/responses/200/content/application~1json/schema")
+    {
+        *s = document_schema();
+    }
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };

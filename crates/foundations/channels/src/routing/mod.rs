@@ -13,7 +13,7 @@ pub mod config;
 pub mod cost;
 pub mod health;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -252,6 +252,116 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What one decision is made on, read once at its start.
+struct Round<'a> {
+    ctx: &'a RouteContext,
+    currency: Currency,
+    now_ms: i64,
+    /// This month's volume of each channel in the payment's currency (for the cost tiers).
+    volumes: BTreeMap<String, Money>,
+    /// The channel the payer last succeeded on.
+    sticky: Option<String>,
+    strategy: Strategy,
+}
+
+/// An eligible channel: its configuration, admission and expected fee.
+type Eligible<'c> = (&'c ChannelConfig, Admission, Money);
+
+/// An eligible channel of the top priority, with its score.
+type Scored<'c> = (&'c ChannelConfig, Admission, Money, f64);
+
+/// Why the channel cannot take this payment now, if it cannot.
+fn ineligible(c: &ChannelConfig, ctx: &RouteContext, admission: Admission) -> Option<String> {
+    let currency = ctx.amount.currency();
+    if ctx.exclude.contains(&c.channel) {
+        Some("excluded by caller".to_string())
+    } else if !c.enabled {
+        Some("switched off".to_string())
+    } else if !c.serves_merchant(&ctx.merchant_id) {
+        Some("merchant has no contract with this channel".to_string())
+    } else if !c.products.contains(&ctx.product) {
+        Some(format!("does not offer {}", ctx.product))
+    } else if !c.currencies.contains(&currency) {
+        Some(format!("does not take {currency}"))
+    } else if let Some(r) = c
+        .range_for(currency)
+        .filter(|r| ctx.amount.minor() < r.min.minor() || ctx.amount.minor() > r.max.minor())
+    {
+        Some(format!("amount outside {} .. {}", r.min, r.max))
+    } else if c.weight == 0 {
+        Some("weight 0".to_string())
+    } else if admission == Admission::Rejected {
+        Some("circuit breaker open".to_string())
+    } else {
+        None
+    }
+}
+
+/// The error when no channel is eligible: the permanent refusal if there is one, else every
+/// channel's reason. Logs the reasons either way.
+fn no_channel(
+    configs: &[ChannelConfig],
+    ctx: &RouteContext,
+    candidates: &[Candidate],
+) -> RoutingError {
+    let reasons: Vec<String> = candidates
+        .iter()
+        .map(|c| format!("{}: {}", c.channel, c.detail))
+        .collect();
+    tracing::info!(target: "detail", merchant_id = %ctx.merchant_id,
+        product = %ctx.product, amount = %ctx.amount, ?reasons, "route: no channel");
+    if let Some(r) = refusal(configs, ctx) {
+        return RoutingError::NotOffered(r);
+    }
+    RoutingError::NoChannel { reasons }
+}
+
+/// The score of an eligible channel of the top priority, and its candidate line with the
+/// score's parts.
+fn scored_candidate(
+    c: &ChannelConfig,
+    admission: Admission,
+    fee: Money,
+    rate: f64,
+    cheapest: i64,
+    round: &Round,
+) -> (f64, Candidate) {
+    let strategy = &round.strategy;
+    let cost = if fee.minor() <= 0 {
+        1.0
+    } else {
+        cheapest.max(0) as f64 / fee.minor() as f64
+    };
+    let is_sticky = round.sticky.as_deref() == Some(c.channel.as_str());
+    let score = strategy.success_weight * rate
+        + strategy.cost_weight * cost
+        + if is_sticky {
+            strategy.sticky_bonus
+        } else {
+            0.0
+        };
+    let candidate = Candidate {
+        channel: c.channel.clone(),
+        eligible: true,
+        score: Some(score),
+        fee: Some(fee),
+        detail: format!(
+            "success {rate:.3}, cost {cost:.3} (fee {fee}){}{}",
+            if is_sticky {
+                ", payer's last channel"
+            } else {
+                ""
+            },
+            if admission == Admission::Probe {
+                ", half-open probe"
+            } else {
+                ""
+            }
+        ),
+    };
+    (score, candidate)
+}
+
 impl Router {
     pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -282,6 +392,41 @@ impl Router {
     /// Picks the channel for `ctx`, or says why none can take it.
     pub async fn choose(&self, ctx: &RouteContext) -> Result<RouteDecision, RoutingError> {
         let configs = config::load_all(&self.db).await?;
+        let round = self.read_round(ctx).await?;
+        let (mut candidates, eligible) = self.screen(&configs, &round);
+        let Some(top) = eligible.iter().map(|(c, _, _)| c.priority).max() else {
+            return Err(no_channel(&configs, ctx, &candidates));
+        };
+        let scored = self.score(eligible, top, &round, &mut candidates);
+        let (chosen, mut reasons) = self.break_tie(&scored, top, &round.strategy);
+        let (cfg, admission, fee, score) = *chosen;
+        reasons.push(format!("best score {score:.3}"));
+        if let Some(c) = candidates.iter().find(|c| c.channel == cfg.channel) {
+            reasons.push(c.detail.clone());
+        }
+        let probe = admission == Admission::Probe;
+        if probe {
+            lock(&self.health)
+                .entry(cfg.channel.clone())
+                .or_default()
+                .admit(round.now_ms, &round.strategy.health);
+        }
+        candidates.sort_by(|a, b| a.channel.cmp(&b.channel));
+        tracing::info!(target: "detail", merchant_id = %ctx.merchant_id, product = %ctx.product,
+            amount = %ctx.amount, channel = %cfg.channel, ?reasons,
+            candidates = ?candidates.iter().map(|c| format!("{}: {}", c.channel, c.detail)).collect::<Vec<_>>(),
+            "route: channel chosen");
+        Ok(RouteDecision {
+            channel: cfg.channel.clone(),
+            reasons,
+            candidates,
+            fee,
+            probe,
+        })
+    }
+
+    /// Reads what the decision for `ctx` is made on.
+    async fn read_round<'a>(&self, ctx: &'a RouteContext) -> Result<Round<'a>, RoutingError> {
         let now = self.clock.now();
         let now_ms = self.clock.unix_millis();
         let volumes =
@@ -291,142 +436,112 @@ impl Router {
             None => None,
         };
         let strategy = self.strategy();
-        let currency = ctx.amount.currency();
+        Ok(Round {
+            ctx,
+            currency: ctx.amount.currency(),
+            now_ms,
+            volumes,
+            sticky,
+            strategy,
+        })
+    }
 
+    /// Eligibility: the channels that may take the payment, with their admission and fee; the
+    /// others are returned as candidates left out, with why.
+    fn screen<'c>(
+        &self,
+        configs: &'c [ChannelConfig],
+        round: &Round,
+    ) -> (Vec<Candidate>, Vec<Eligible<'c>>) {
+        let (ctx, currency) = (round.ctx, round.currency);
         let mut candidates: Vec<Candidate> = Vec::new();
-        // (config, admission, fee)
-        let mut eligible: Vec<(&ChannelConfig, Admission, Money)> = Vec::new();
-        {
-            let health = lock(&self.health);
-            for c in &configs {
-                let admission = health
-                    .get(&c.channel)
-                    .map(|h| h.admission(now_ms, &strategy.health))
-                    .unwrap_or(Admission::Allowed);
-                let why = if ctx.exclude.contains(&c.channel) {
-                    Some("excluded by caller".to_string())
-                } else if !c.enabled {
-                    Some("switched off".to_string())
-                } else if !c.serves_merchant(&ctx.merchant_id) {
-                    Some("merchant has no contract with this channel".to_string())
-                } else if !c.products.contains(&ctx.product) {
-                    Some(format!("does not offer {}", ctx.product))
-                } else if !c.currencies.contains(&currency) {
-                    Some(format!("does not take {currency}"))
-                } else if let Some(r) = c.range_for(currency).filter(|r| {
-                    ctx.amount.minor() < r.min.minor() || ctx.amount.minor() > r.max.minor()
-                }) {
-                    Some(format!("amount outside {} .. {}", r.min, r.max))
-                } else if c.weight == 0 {
-                    Some("weight 0".to_string())
-                } else if admission == Admission::Rejected {
-                    Some("circuit breaker open".to_string())
-                } else {
-                    None
-                };
-                let volume = volumes
-                    .get(&c.channel)
-                    .copied()
-                    .unwrap_or(Money::zero(currency));
-                let fee = c.fee.fee(ctx.amount, volume);
-                match (why, fee) {
-                    (None, Ok(fee)) => eligible.push((c, admission, fee)),
-                    (Some(why), _) => candidates.push(Candidate {
-                        channel: c.channel.clone(),
-                        eligible: false,
-                        score: None,
-                        fee: None,
-                        detail: why,
-                    }),
-                    (None, Err(e)) => candidates.push(Candidate {
-                        channel: c.channel.clone(),
-                        eligible: false,
-                        score: None,
-                        fee: None,
-                        detail: format!("fee: {e}"),
-                    }),
-                }
+        let mut eligible: Vec<Eligible> = Vec::new();
+        let health = lock(&self.health);
+        for c in configs {
+            let admission = health
+                .get(&c.channel)
+                .map(|h| h.admission(round.now_ms, &round.strategy.health))
+                .unwrap_or(Admission::Allowed);
+            let why = ineligible(c, ctx, admission);
+            let volume = round
+                .volumes
+                .get(&c.channel)
+                .copied()
+                .unwrap_or(Money::zero(currency));
+            let fee = c.fee.fee(ctx.amount, volume);
+            match (why, fee) {
+                (None, Ok(fee)) => eligible.push((c, admission, fee)),
+                (Some(why), _) => candidates.push(Candidate {
+                    channel: c.channel.clone(),
+                    eligible: false,
+                    score: None,
+                    fee: None,
+                    detail: why,
+                }),
+                (None, Err(e)) => candidates.push(Candidate {
+                    channel: c.channel.clone(),
+                    eligible: false,
+                    score: None,
+                    fee: None,
+                    detail: format!("fee: {e}"),
+                }),
             }
         }
+        (candidates, eligible)
+    }
 
-        let Some(top) = eligible.iter().map(|(c, _, _)| c.priority).max() else {
-            let reasons: Vec<String> = candidates
-                .iter()
-                .map(|c| format!("{}: {}", c.channel, c.detail))
-                .collect();
-            tracing::info!(target: "detail", merchant_id = %ctx.merchant_id,
-                product = %ctx.product, amount = %ctx.amount, ?reasons, "route: no channel");
-            if let Some(r) = refusal(&configs, ctx) {
-                return Err(RoutingError::NotOffered(r));
-            }
-            return Err(RoutingError::NoChannel { reasons });
-        };
-
-        let mut scored: Vec<(&ChannelConfig, Admission, Money, f64)> = Vec::new();
+    /// Scores the eligible channels of the `top` priority; those of lower priority are added to
+    /// `candidates` as left out. Every scored channel is added to `candidates` with its parts.
+    fn score<'c>(
+        &self,
+        eligible: Vec<Eligible<'c>>,
+        top: i32,
+        round: &Round,
+        candidates: &mut Vec<Candidate>,
+    ) -> Vec<Scored<'c>> {
+        let mut scored: Vec<Scored> = Vec::new();
         let cheapest = eligible
             .iter()
             .filter(|(c, _, _)| c.priority == top)
             .map(|(_, _, f)| f.minor())
             .min()
             .unwrap_or(0);
-        {
-            let mut health = lock(&self.health);
-            for (c, admission, fee) in eligible {
-                if c.priority < top {
-                    candidates.push(Candidate {
-                        channel: c.channel.clone(),
-                        eligible: false,
-                        score: None,
-                        fee: Some(fee),
-                        detail: format!("priority {} below {top}", c.priority),
-                    });
-                    continue;
-                }
-                let rate = health
-                    .entry(c.channel.clone())
-                    .or_default()
-                    .success_rate(now_ms, &strategy.health);
-                let cost = if fee.minor() <= 0 {
-                    1.0
-                } else {
-                    cheapest.max(0) as f64 / fee.minor() as f64
-                };
-                let is_sticky = sticky.as_deref() == Some(c.channel.as_str());
-                let score = strategy.success_weight * rate
-                    + strategy.cost_weight * cost
-                    + if is_sticky {
-                        strategy.sticky_bonus
-                    } else {
-                        0.0
-                    };
+        let mut health = lock(&self.health);
+        for (c, admission, fee) in eligible {
+            if c.priority < top {
                 candidates.push(Candidate {
                     channel: c.channel.clone(),
-                    eligible: true,
-                    score: Some(score),
+                    eligible: false,
+                    score: None,
                     fee: Some(fee),
-                    detail: format!(
-                        "success {rate:.3}, cost {cost:.3} (fee {fee}){}{}",
-                        if is_sticky {
-                            ", payer's last channel"
-                        } else {
-                            ""
-                        },
-                        if admission == Admission::Probe {
-                            ", half-open probe"
-                        } else {
-                            ""
-                        }
-                    ),
+                    detail: format!("priority {} below {top}", c.priority),
                 });
-                scored.push((c, admission, fee, score));
+                continue;
             }
+            let rate = health
+                .entry(c.channel.clone())
+                .or_default()
+                .success_rate(round.now_ms, &round.strategy.health);
+            let (score, candidate) = scored_candidate(c, admission, fee, rate, cheapest, round);
+            candidates.push(candidate);
+            scored.push((c, admission, fee, score));
         }
+        scored
+    }
 
+    /// The best-scored channel; scores within the tie tolerance of the best are a tie, broken
+    /// by weight. Also returns the reasons so far.
+    fn break_tie<'s, 'c>(
+        &self,
+        scored: &'s [Scored<'c>],
+        top: i32,
+        strategy: &Strategy,
+    ) -> (&'s Scored<'c>, Vec<String>) {
         let best = scored
             .iter()
             .map(|(_, _, _, s)| *s)
             .fold(f64::NEG_INFINITY, f64::max);
-        let tied: Vec<&(&ChannelConfig, Admission, Money, f64)> = scored
+        let tied: Vec<&Scored> = scored
             .iter()
             .filter(|(_, _, _, s)| *s >= best - strategy.tie_tolerance)
             .collect();
@@ -452,30 +567,7 @@ impl Router {
                 .copied()
                 .unwrap_or(tied[0])
         };
-        let (cfg, admission, fee, score) = *chosen;
-        reasons.push(format!("best score {score:.3}"));
-        if let Some(c) = candidates.iter().find(|c| c.channel == cfg.channel) {
-            reasons.push(c.detail.clone());
-        }
-        let probe = admission == Admission::Probe;
-        if probe {
-            lock(&self.health)
-                .entry(cfg.channel.clone())
-                .or_default()
-                .admit(now_ms, &strategy.health);
-        }
-        candidates.sort_by(|a, b| a.channel.cmp(&b.channel));
-        tracing::info!(target: "detail", merchant_id = %ctx.merchant_id, product = %ctx.product,
-            amount = %ctx.amount, channel = %cfg.channel, ?reasons,
-            candidates = ?candidates.iter().map(|c| format!("{}: {}", c.channel, c.detail)).collect::<Vec<_>>(),
-            "route: channel chosen");
-        Ok(RouteDecision {
-            channel: cfg.channel.clone(),
-            reasons,
-            candidates,
-            fee,
-            probe,
-        })
+        (chosen, reasons)
     }
 
     /// Smooth weighted round-robin (nginx): exact shares, no randomness.
