@@ -222,7 +222,12 @@ impl Acquiring {
             return unavailable(format!("not sent: {e}"));
         }
         let started = Instant::now();
-        let outcome = connector.pay(&req).await;
+        let Some(outcome) = self.unless_stopping(connector.pay(&req)).await else {
+            // The request may have reached the channel: unknown, like a timeout (not counted
+            // against the channel's health).
+            let reason = "the platform stopped before the channel answered".to_string();
+            return (ChannelResult::Unknown { reason }, false);
+        };
         let latency = started.elapsed();
         let code = match &outcome {
             Ok(PayOutcome::Succeeded { .. }) => "SUCCEEDED",
@@ -274,7 +279,10 @@ impl Acquiring {
         if self.db.durable().await.is_err() {
             return Ok(RefundResult::Pending);
         }
-        Ok(match connector.refund(&req).await {
+        let Some(outcome) = self.unless_stopping(connector.refund(&req)).await else {
+            return Ok(RefundResult::Pending);
+        };
+        Ok(match outcome {
             Ok(o) => RefundResult::from_outcome(o),
             // Nothing was sent: the job asks again later.
             Err(e) => {
@@ -303,13 +311,14 @@ impl Acquiring {
         if self.db.durable().await.is_err() {
             return Ok(RefundResult::Pending);
         }
-        let outcome = connector
-            .cancel(&CancelRequest {
-                attempt_id: biz_id(&charged.attempt_id)?,
-                channel_txn_id: charged.channel_txn_id.clone(),
-                amount: charged.amount,
-            })
-            .await;
+        let req = CancelRequest {
+            attempt_id: biz_id(&charged.attempt_id)?,
+            channel_txn_id: charged.channel_txn_id.clone(),
+            amount: charged.amount,
+        };
+        let Some(outcome) = self.unless_stopping(connector.cancel(&req)).await else {
+            return Ok(RefundResult::Pending);
+        };
         Ok(match outcome {
             Ok(CancelOutcome::Canceled { channel_txn_id }) => RefundResult::Succeeded {
                 channel_refund_id: channel_txn_id.unwrap_or_else(|| charged.attempt_id.clone()),
@@ -323,6 +332,16 @@ impl Acquiring {
                 RefundResult::Pending
             }
         })
+    }
+
+    /// `call`, unless the platform stops first (`None`; see [`Acquiring::stop_waiting`]).
+    async fn unless_stopping<T>(&self, call: impl std::future::Future<Output = T>) -> Option<T> {
+        let mut stopping = self.stopping.subscribe();
+        tokio::select! {
+            biased;
+            r = call => Some(r),
+            _ = stopping.wait_for(|s| *s) => None,
+        }
     }
 
     /// The payment attempt whose charge a refund gives back.

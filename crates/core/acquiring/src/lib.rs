@@ -150,6 +150,8 @@ pub struct Acquiring {
     pub(crate) config: Arc<AcquiringConfig>,
     /// Ledger accounts known to be open (opening is idempotent; this saves the round trips).
     pub(crate) opened: Arc<Mutex<HashSet<String>>>,
+    /// Set when the platform stops: nobody waits for a channel's answer any more.
+    pub(crate) stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Acquiring {
@@ -166,7 +168,15 @@ impl Acquiring {
             views: p.views,
             config: Arc::new(p.config),
             opened: Arc::new(Mutex::new(HashSet::new())),
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
+    }
+
+    /// For a clean stop: channel calls in flight stop being waited for. A payment's call then
+    /// answers as unknown and a refund's as pending — what a timeout answers — so the request
+    /// ends with an honest `processing`, and the query-back settles it after the restart.
+    pub fn stop_waiting(&self) {
+        self.stopping.send_replace(true);
     }
 
     pub fn with_risk(mut self, risk: Arc<dyn RiskCheck>) -> Self {

@@ -753,9 +753,7 @@ pub async fn trial_balance(ledger: &Ledger, day: Option<i64>) -> Result<TrialBal
         let figs = figures(&mut tx, day).await?;
         roll_up(&figs, &subjects)
     } else {
-        return Err(LedgerError::Corrupt(format!(
-            "day {day} is neither closed nor current"
-        )));
+        return Err(LedgerError::NoSuchDay(day));
     };
     tx.commit().await?;
     let mut rows = Vec::new();

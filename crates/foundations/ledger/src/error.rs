@@ -88,6 +88,8 @@ pub enum LedgerError {
     Commit(String),
     #[error("the ledger writer has stopped")]
     WriterGone,
+    #[error("day {0} is neither a closed day nor the open one")]
+    NoSuchDay(i64),
     #[error("stored ledger data is invalid: {0}")]
     Corrupt(String),
     #[error("export: {0}")]

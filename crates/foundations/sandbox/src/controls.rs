@@ -68,7 +68,7 @@ pub(crate) async fn put_behaviour(
 /// A channel's settlement file for a day (CSV), with the differences its behaviour injects.
 #[utoipa::path(get, path = "/sandbox/channels/{channel}/settlement-files/{day}", tag = "sandbox",
     params(("channel" = String, Path, description = "a channel's name"),
-           ("day" = String, Path, description = "YYYY-MM-DD", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")),
+           ("day" = String, Path, description = "YYYY-MM-DD", format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")),
     responses((status = 200, description = "the file", content_type = "text/csv", body = String)),
     operation_id = "sandbox_settlement_file")]
 pub(crate) async fn settlement_file(
@@ -102,7 +102,7 @@ pub(crate) struct SmsInbox {
 
 /// The SMS messages (with their codes) sent to a phone, newest first.
 #[utoipa::path(get, path = "/sandbox/sms", tag = "sandbox",
-    params(("phone" = String, Query, description = "the phone number")),
+    params(("phone" = String, Query, description = "the phone number", pattern = "^\\+?[0-9]{5,20}$")),
     responses((status = 200, body = SmsInbox)), operation_id = "sandbox_sms")]
 pub(crate) async fn sms_list(
     State(st): State<SandboxState>,
@@ -113,6 +113,12 @@ pub(crate) async fn sms_list(
         .phone
         .filter(|p| !p.is_empty())
         .ok_or_else(|| Fail::BadRequest("phone is required".into()))?;
+    let digits = phone.strip_prefix('+').unwrap_or(&phone);
+    if !(5..=20).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Fail::BadRequest(
+            "phone is 5 to 20 digits, optionally after +".into(),
+        ));
+    }
     let messages = sms::messages_for(st.db(), &phone).await?;
     Ok(Json(SmsInbox { messages }))
 }

@@ -1052,7 +1052,7 @@ async fn channel_list_and_sms_inbox() {
     assert_eq!(v["messages"][1]["code"], "123456");
     let v: serde_json::Value = h
         .http
-        .get(format!("{}/sandbox/sms?phone=1", h.base))
+        .get(format!("{}/sandbox/sms?phone=13900000000", h.base))
         .send()
         .await
         .unwrap()

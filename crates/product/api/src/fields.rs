@@ -202,6 +202,41 @@ pub fn printable(s: &str) -> bool {
     !s.chars().any(char::is_control)
 }
 
+/// A value that deserializes only from a JSON object. serde's derived structs also take an
+/// array of their fields in order (`[null, null]` for a two-field struct); the API does not.
+#[derive(Debug, Clone)]
+pub struct Obj<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(V(PhantomData)).map(Obj)
+    }
+}
+
+/// `deserialize_with` for an optional object field.
+pub fn object_opt<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Ok(Option::<Obj<T>>::deserialize(d)?.map(|o| o.0))
+}
+
+/// `deserialize_with` for an optional list of objects.
+pub fn objects_opt<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    Ok(Option::<Vec<Obj<T>>>::deserialize(d)?.map(|v| v.into_iter().map(|o| o.0).collect()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,26 +14,46 @@ use crate::merchant::{
 #[serde(deny_unknown_fields)]
 pub struct KybFields {
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub legal_name: Option<String>,
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub registration_number: Option<String>,
     /// ISO 3166-1 alpha-2.
     #[serde(default)]
     #[schema(pattern = "^[A-Z]{2}$")]
     pub country: Option<String>,
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub address: Option<String>,
     #[serde(default)]
     #[schema(format = Email, max_length = 256)]
     pub contact_email: Option<String>,
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub contact_phone: Option<String>,
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub website: Option<String>,
     /// ISO 18245 merchant category code.
     #[serde(default)]
@@ -45,9 +65,13 @@ pub struct KybFields {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateMerchant {
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::fields::object_opt")]
     pub kyb: Option<KybFields>,
 }
 
@@ -77,7 +101,7 @@ pub enum MerchantEventName {
 pub struct ChangeStatus {
     pub event: MerchantEventName,
     #[serde(default)]
-    #[schema(max_length = 256)]
+    #[schema(max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub reason: Option<String>,
 }
 
@@ -124,7 +148,7 @@ pub struct SetProduct {
     pub min_amount: Option<crate::fields::Amount>,
     #[serde(default)]
     pub max_amount: Option<crate::fields::Amount>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::fields::objects_opt")]
     pub currencies: Option<Vec<CurrencyTermsObject>>,
     #[serde(default)]
     pub status: Option<ContractStatusName>,

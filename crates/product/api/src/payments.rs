@@ -17,11 +17,15 @@ pub struct CreatePayment {
     pub amount: Amount,
     pub currency: CurrencyCode,
     /// What is paid for, as the payer will see it.
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub subject: String,
     /// Products served through channels today: NET_BANK, ALIPAY, WECHAT, PHONE_BILL, QUICK_PAY.
     pub product: ProductCode,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::fields::object_opt")]
     pub payer: Option<Payer>,
     /// Where the platform posts the signed notifications of this payment.
     #[serde(default)]
@@ -209,7 +213,7 @@ pub struct CreateRefund {
     #[serde(default)]
     pub currency: Option<CurrencyCode>,
     #[serde(default)]
-    #[schema(max_length = 256)]
+    #[schema(max_length = 256, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub reason: Option<String>,
 }
 

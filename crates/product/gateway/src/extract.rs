@@ -46,8 +46,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<JsonBody<T>, ApiError> {
-    serde_json::from_slice(bytes)
-        .map(JsonBody)
+    serde_json::from_slice::<paycore_api::fields::Obj<T>>(bytes)
+        .map(|o| JsonBody(o.0))
         .map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
 }
 
@@ -62,6 +62,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         serde_urlencoded::from_str(query)
             .map(ApiQuery)
             .map_err(|e| ApiError::invalid(format!("query string: {e}")))
+    }
+}
+
+/// A page size from the query: 1 to `max`, `default` when absent.
+pub fn page_limit(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::invalid(format!("limit must be 1 to {max}"))),
     }
 }
 

@@ -98,9 +98,8 @@ fn errors(operation: &str) -> Vec<ErrorCode> {
         }
         "statement" => (OPERATOR, &[InvalidRequest, NotFound]),
         "channel_balance" => (OPERATOR, &[NotFound, ChannelUnavailable]),
-        "list_merchants" | "audit" | "alerts" | "daily_report" | "trial_balance" => {
-            (OPERATOR, &[InvalidRequest])
-        }
+        "list_merchants" | "audit" | "alerts" | "daily_report" => (OPERATOR, &[InvalidRequest]),
+        "trial_balance" => (OPERATOR, &[InvalidRequest, NotFound]),
         "list_channels" | "verify" => (OPERATOR, &[]),
         other if other.starts_with("sandbox_") => {
             (&[MethodNotAllowed, Internal], &[InvalidRequest, NotFound])
@@ -238,6 +237,11 @@ fn complete(doc: &mut Value) {
     {
         *s = document_schema();
     }
+    if let Some(refund) = doc.pointer_mut("/components/schemas/CreateRefund") {
+        // Which payment: by the platform's id or by the merchant's number.
+        refund["anyOf"] = json!([{"required": ["payment_id"]}, {"required": ["out_trade_no"]}]);
+    }
+    let optional_bodies = optional_bodies(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -254,6 +258,15 @@ fn complete(doc: &mut Value) {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
+            if let Some(body) = op.get_mut("requestBody") {
+                let schema = body
+                    .pointer("/content/application~1json/schema/$ref")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if optional_bodies.iter().any(|r| r == schema) {
+                    body["required"] = json!(false);
+                }
+            }
             let responses = op
                 .entry("responses")
                 .or_insert_with(|| json!({}))
@@ -266,6 +279,28 @@ fn complete(doc: &mut Value) {
             }
         }
     }
+}
+
+/// The request bodies with no required field: an empty body is taken as `{}` (see
+/// `extract::JsonBody`), so for them a body is optional.
+fn optional_bodies(doc: &Value) -> Vec<String> {
+    let Some(schemas) = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    else {
+        return Vec::new();
+    };
+    schemas
+        .iter()
+        .filter(|(_, s)| {
+            s.get("type") == Some(&json!("object"))
+                && s.get("anyOf").is_none()
+                && s.get("required")
+                    .and_then(Value::as_array)
+                    .is_none_or(Vec::is_empty)
+        })
+        .map(|(name, _)| format!("#/components/schemas/{name}"))
+        .collect()
 }
 
 fn add_errors(responses: &mut Map<String, Value>, codes: &[ErrorCode]) {

@@ -223,7 +223,7 @@ pub async fn find_refund(
 /// The merchant's statement for an accounting day (M10), CSV: a header, a line per payment,
 /// fee, refund, cancel, late charge and automatic refund, then a totals line per currency.
 #[utoipa::path(get, path = "/v1/bills/{day}", tag = "merchants",
-    params(("day" = String, Path, description = "the accounting day, YYYY-MM-DD", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")),
+    params(("day" = String, Path, description = "the accounting day, YYYY-MM-DD", format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")),
     responses((status = 200, description = "the bill", content_type = "text/csv", body = String)),
     security(("paycore_signature" = [])))]
 pub async fn bill(

@@ -12,8 +12,14 @@ use paycore_kernel::SystemClock;
 use crate::settings::{DbArgs, FileSettings, ServeArgs, ServeSettings};
 use crate::Platform;
 
-/// How long a stop may take, from the signal to the exit.
-pub const STOP_DEADLINE: Duration = Duration::from_secs(9);
+/// How long the requests in flight and the workers get to finish after the signal; what is
+/// still running then is abandoned (a channel call left waiting is settled by the query-back
+/// after the restart). The flush and the exit follow, well within 10 s of the signal.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(7);
+
+/// How long a channel call in flight is still waited for after the signal; then it ends as a
+/// timeout would (unknown, settled by the query-back), so that its request can answer.
+pub const CHANNEL_GRACE: Duration = Duration::from_secs(4);
 
 pub async fn run(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
     let file = FileSettings::load(args.config.as_ref())?;
@@ -81,25 +87,34 @@ pub async fn run(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
     };
     // The server stops accepting and lets its requests finish; the workers stop meanwhile.
     let _ = stop_tx.send(true);
+    let acquiring = state.acquiring.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until((since + CHANNEL_GRACE).into()).await;
+        acquiring.stop_waiting();
+    });
     if let Some(sandbox) = &state.sandbox {
         sandbox.stop();
     }
     let deadline = since + STOP_DEADLINE;
-    let mut unfinished = 0;
+    let mut unfinished = Vec::new();
     if !finish(&mut server, deadline).await {
-        unfinished += 1;
+        unfinished.push("requests in flight".to_string());
     }
-    for mut w in workers {
+    for (n, mut w) in workers.into_iter().enumerate() {
         if !finish(&mut w, deadline).await {
-            unfinished += 1;
+            unfinished.push(format!("worker {n}"));
         }
+    }
+    if !unfinished.is_empty() {
+        tracing::warn!(target: "detail", abandoned = ?unfinished,
+            "stopping: abandoned what had not finished by the deadline");
     }
     // What was answered is on disk already; this makes the rest of the last commits durable.
     if let Err(e) = p.db.durable().await {
         tracing::error!(target: "error", code = "STOP_SYNC", message = %e);
     }
     p.db.close().await;
-    tracing::info!(target: "detail", unfinished, elapsed_ms = since.elapsed().as_millis() as u64,
+    tracing::info!(target: "detail", elapsed_ms = since.elapsed().as_millis() as u64,
         "paycore stopped");
     Ok(())
 }

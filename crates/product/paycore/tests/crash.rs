@@ -1,8 +1,9 @@
 //! The crash test of issue 4 ("Reliability"): paycore runs as a child process with its sandbox
 //! channels, a mixed workload (payments on four channels, partial refunds, merchant
-//! notifications, some channels misbehaving) runs against it, and the process is killed with
-//! SIGKILL at random moments several times and restarted on the same port. Afterwards the
-//! channels behave again, the jobs finish, and the database is checked:
+//! notifications, some channels misbehaving) runs against it, and the process is stopped at
+//! random moments several times — alternately killed with SIGKILL and asked to stop with
+//! SIGTERM, which it must obey within 10 s with exit status 0 — and restarted on the same port.
+//! Afterwards the channels behave again, the jobs finish, and the database is checked:
 //!
 //! - every payment the API answered as `succeeded` exists once and is still succeeded (or canceled);
 //! - debits equal credits per currency and per voucher, no voucher is doubled or missing;
@@ -131,6 +132,47 @@ impl Node {
         if let Some(mut c) = self.child.take() {
             c.kill().unwrap();
             c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, as a service manager stops it: the server must exit by itself, cleanly,
+    /// within 10 s, even with requests in flight that wait on a slow channel.
+    async fn terminate(&mut self) {
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        let sent = Instant::now();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                assert!(
+                    status.success(),
+                    "paycore exited with {status} on SIGTERM; log:\n{}",
+                    self.log_tail()
+                );
+                let abandoned: Vec<String> = self
+                    .log_tail()
+                    .lines()
+                    .filter(|l| l.contains("abandoned"))
+                    .map(str::to_string)
+                    .collect();
+                eprintln!("SIGTERM: exited in {:?} {abandoned:?}", sent.elapsed());
+                return;
+            }
+            if sent.elapsed() > Duration::from_secs(10) {
+                c.kill().unwrap();
+                c.wait().unwrap();
+                panic!(
+                    "paycore still running 10 s after SIGTERM; log:\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -634,7 +676,7 @@ async fn unsent_refunds(db: &paycore_store::Db) -> Vec<(String, String, String, 
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn survives_sigkill_under_a_mixed_workload() {
+async fn survives_sigkill_and_sigterm_under_a_mixed_workload() {
     let started = Instant::now();
     let test_db = paycore_store::testing::empty().await.unwrap();
     let mut node = Node::new(&test_db.dir, test_db.url.clone());
@@ -704,11 +746,16 @@ async fn survives_sigkill_under_a_mixed_workload() {
         .map(|w| tokio::spawn(load.clone().worker(w)))
         .collect();
 
-    // Kill at random moments while the workload runs; restart on the same port each time.
-    for _ in 0..KILLS {
+    // Stop at random moments while the workload runs, alternately SIGKILL and SIGTERM;
+    // restart on the same port each time.
+    for k in 0..KILLS {
         let pause = rand::rng().random_range(2_000..6_000u64);
         tokio::time::sleep(Duration::from_millis(pause)).await;
-        node.kill();
+        if k % 2 == 1 {
+            node.terminate().await;
+        } else {
+            node.kill();
+        }
         node.start().await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -48,30 +48,6 @@ async fn get(s: &TestServer, m: &Merchant, path: &str) -> Value {
     send(s, m, "GET", path, b"").await.json()
 }
 
-/// A paid ALIPAY payment of `amount`.
-async fn paid(s: &TestServer, m: &Merchant, no: &str, amount: i64) -> String {
-    let r = send(s, m, "POST", "/v1/payments", json!({"out_trade_no": no, "amount": amount, "currency": "CNY", "subject": "x", "product": "ALIPAY"}).to_string().as_bytes()).await;
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let p = r.json();
-    let code = p["next_action"]["code"]
-        .as_str()
-        .expect("qr code")
-        .to_string();
-    let paid = http()
-        .post(format!("{}/sandbox/wallets/alipay/pay", s.base_url))
-        .json(&json!({"code": code}))
-        .send()
-        .await
-        .unwrap();
-    assert!(paid.status().is_success());
-    let id = p["id"].as_str().unwrap().to_string();
-    eventually("payment success", || async {
-        get(s, m, &format!("/v1/payments/{id}")).await["status"] == "succeeded"
-    })
-    .await;
-    id
-}
-
 async fn refund(s: &TestServer, m: &Merchant, payment: &str, no: &str, amount: i64) -> Sent {
     send(
         s,
@@ -472,4 +448,40 @@ async fn operators_switch_channels_off_and_on() {
     assert_eq!(list["channels"].as_array().unwrap().len(), 5, "{list}");
     let (st, bal) = admin(&s, "GET", "/admin/v1/channels/sandbox-alipay/balance", None).await;
     assert_eq!((st, bal["currency"].as_str()), (200, Some("CNY")), "{bal}");
+}
+
+/// A clean stop does not wait out a slow channel: once the platform stops waiting, the call in
+/// flight ends as a timeout would, the merchant's request answers `processing` at once, and
+/// the attempt is handed to the query-back (which settles it after the restart).
+#[tokio::test]
+async fn a_stop_does_not_wait_for_a_slow_channel() {
+    let mut o = fast();
+    o.channel_timeout = Duration::from_secs(60);
+    o.workers = false;
+    let s = TestServer::start_with(o).await.unwrap();
+    let m = shop(&s).await;
+    behave(&s, "sandbox-alipay", json!({"latency_ms": 30_000})).await;
+    let body = json!({"out_trade_no": "STOP-1", "amount": 500, "currency": "CNY", "subject": "x", "product": "ALIPAY"})
+        .to_string();
+    let started = std::time::Instant::now();
+    let call = send(&s, &m, "POST", "/v1/payments", body.as_bytes());
+    let stop = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        s.state.acquiring.stop_waiting();
+    };
+    let (r, ()) = tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(call, stop) })
+        .await
+        .expect("the request still waits for the channel");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let p = r.json();
+    assert_eq!(p["status"], "processing", "{p}");
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM jobs WHERE kind = 'acquiring.query' AND status = 'pending'",
+    )
+    .fetch_one(s.db.db.reader())
+    .await
+    .unwrap();
+    let jobs: i64 = paycore_store::Row::try_get(&row, "n").unwrap();
+    assert_eq!(jobs, 1, "the attempt is handed to the query-back");
 }

@@ -150,7 +150,10 @@ pub async fn alerts(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<Limit>,
 ) -> ApiResult<Json<AlertList>> {
-    let list = app.acquiring.alerts(q.limit.unwrap_or(100)).await?;
+    let list = app
+        .acquiring
+        .alerts(crate::extract::page_limit(q.limit, 100, 1000)?)
+        .await?;
     Ok(Json(AlertList {
         alerts: list
             .into_iter()
@@ -172,7 +175,7 @@ pub struct Day {
 
 /// The daily payment statistics per merchant, product, channel and currency.
 #[utoipa::path(get, path = "/admin/v1/reports/daily", tag = "operators",
-    params(("day" = String, Query, description = "YYYY-MM-DD", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")),
+    params(("day" = String, Query, description = "YYYY-MM-DD", format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")),
     responses((status = 200, body = DailyReport)), security(("operator" = [])))]
 pub async fn daily_report(
     State(app): State<AppState>,

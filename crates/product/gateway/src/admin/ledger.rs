@@ -25,6 +25,7 @@ fn ledger_error(e: LedgerError) -> ApiError {
         LedgerError::AccountNotFound(a) => {
             ApiError::new(ErrorCode::NotFound, format!("no account {a}"))
         }
+        e @ LedgerError::NoSuchDay(_) => ApiError::new(ErrorCode::NotFound, e.to_string()),
         other => ApiError::internal(&other),
     }
 }
@@ -130,10 +131,10 @@ fn trial(tb: TrialBalance) -> TrialBalanceResult {
 
 /// The trial balance of the open day (live) or of a closed day, as JSON or text.
 #[utoipa::path(get, path = "/admin/v1/ledger/trial-balance", tag = "ledger",
-    params(("day" = Option<String>, Query, description = "YYYY-MM-DD; the open day when absent", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
-           ("format" = Option<String>, Query, description = "json (default) or text")),
-    responses((status = 200, body = TrialBalanceResult),
-              (status = 200, description = "format=text", content_type = "text/plain", body = String)),
+    params(("day" = Option<String>, Query, description = "YYYY-MM-DD; the open day when absent", format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+           ("format" = Option<String>, Query, description = "json (default) or text", example = "json", pattern = "^(json|text)$")),
+    responses((status = 200, description = "the trial balance; as text with format=text",
+               content((TrialBalanceResult = "application/json"), (String = "text/plain")))),
     security(("operator" = [])))]
 pub async fn trial_balance(
     State(app): State<AppState>,
@@ -218,7 +219,7 @@ pub struct StatementQuery {
 /// An account's entries, paged by entry id.
 #[utoipa::path(get, path = "/admin/v1/ledger/accounts/{account_no}/statement", tag = "ledger",
     params(("account_no" = String, Path, description = "subject:owner:currency"),
-           ("day" = Option<String>, Query, description = "YYYY-MM-DD", pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
+           ("day" = Option<String>, Query, description = "YYYY-MM-DD", format = Date, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"),
            ("after" = Option<i64>, Query, description = "the last entry id of the previous page"),
            ("limit" = Option<i64>, Query, description = "1 to 1000 (default 100)", minimum = 1, maximum = 1000)),
     responses((status = 200, body = Statement)), security(("operator" = [])))]
@@ -235,7 +236,7 @@ pub async fn statement(
             &account_no,
             day,
             q.after.unwrap_or(0),
-            q.limit.unwrap_or(100).clamp(1, 1000),
+            crate::extract::page_limit(q.limit, 100, 1000)?,
         )
         .await
         .map_err(ledger_error)?;

@@ -54,7 +54,10 @@ pub async fn list_merchants(
 ) -> ApiResult<Json<Vec<MerchantView>>> {
     let list = app
         .merchants
-        .list(p.after.as_deref(), p.limit.unwrap_or(100))
+        .list(
+            p.after.as_deref(),
+            crate::extract::page_limit(p.limit, 100, 500)?,
+        )
         .await?;
     Ok(Json(list.into_iter().map(views::merchant).collect()))
 }
@@ -95,10 +98,10 @@ pub async fn change_status(
     if req
         .reason
         .as_deref()
-        .is_some_and(|r| !paycore_api::fields::printable(r))
+        .is_some_and(|r| !paycore_api::fields::printable(r) || r.chars().count() > 256)
     {
         return Err(ApiError::invalid(
-            "reason must not contain control characters",
+            "reason must be at most 256 printable characters",
         ));
     }
     let event = match req.event {
@@ -254,7 +257,10 @@ pub async fn audit(
     State(app): State<AppState>,
     ApiQuery(p): ApiQuery<Page>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
-    let entries = app.operators.audit_log(p.limit.unwrap_or(100)).await?;
+    let entries = app
+        .operators
+        .audit_log(crate::extract::page_limit(p.limit, 100, 1000)?)
+        .await?;
     Ok(Json(
         entries
             .into_iter()

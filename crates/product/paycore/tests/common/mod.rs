@@ -305,3 +305,30 @@ where
     }
     panic!("timed out waiting for {what}");
 }
+
+/// A paid ALIPAY payment of `amount`.
+pub async fn paid(s: &TestServer, m: &Merchant, no: &str, amount: i64) -> String {
+    let r = send(s, m, "POST", "/v1/payments", json!({"out_trade_no": no, "amount": amount, "currency": "CNY", "subject": "x", "product": "ALIPAY"}).to_string().as_bytes()).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let p = r.json();
+    let code = p["next_action"]["code"]
+        .as_str()
+        .expect("qr code")
+        .to_string();
+    let paid = http()
+        .post(format!("{}/sandbox/wallets/alipay/pay", s.base_url))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert!(paid.status().is_success());
+    let id = p["id"].as_str().unwrap().to_string();
+    eventually("payment success", || async {
+        send(s, m, "GET", &format!("/v1/payments/{id}"), b"")
+            .await
+            .json()["status"]
+            == "succeeded"
+    })
+    .await;
+    id
+}

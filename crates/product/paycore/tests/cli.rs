@@ -1,0 +1,95 @@
+//! The command line's contract: `--data-dir`, `--database-url` and `--log-format` are taken
+//! after the subcommand as well as before it, and a subcommand that writes a file takes
+//! `--output PATH` (standard output by default). Run against the books of a real payment.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+use paycore::testing::TestServer;
+use paycore_store::testing::TestDb;
+use serde_json::{json, Value};
+
+/// Runs the binary with `args`, then the data flags of `db` (after the subcommand).
+fn paycore(db: &TestDb, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_paycore"));
+    c.args(args).arg("--data-dir").arg(&db.dir);
+    if let Some(url) = &db.url {
+        c.arg("--database-url").arg(url);
+    }
+    c.env_remove("PAYCORE_DATABASE_URL")
+        .env_remove("PAYCORE_DATA_DIR")
+        .env_remove("PAYCORE_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A database whose books hold one paid payment of 19.99 CNY.
+async fn books() -> TestDb {
+    let s = TestServer::start().await.unwrap();
+    let m = merchant(&s, "HMAC-SHA256").await;
+    let (st, _) = admin(
+        &s,
+        "POST",
+        &format!("/admin/v1/merchants/{}/products", m.merchant_id),
+        Some(json!({"product": "ALIPAY", "fee_rate_bps": 100})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    paid(&s, &m, "CLI-1", 1999).await;
+    s.stop().await
+}
+
+#[tokio::test]
+async fn data_flags_go_after_the_subcommand_and_files_are_written_with_output() {
+    let db = books().await;
+
+    let verify: Value = serde_json::from_str(&ok(&paycore(&db, &["ledger", "verify"]))).unwrap();
+    assert_eq!(verify["problems"], json!([]), "{verify}");
+    assert!(verify["vouchers"].as_u64().unwrap() >= 1, "{verify}");
+    ok(&paycore(&db, &["ledger", "verify", "--log-format", "json"]));
+    let mut before = Command::new(env!("CARGO_BIN_EXE_paycore"));
+    before.arg("--data-dir").arg(&db.dir);
+    if let Some(url) = &db.url {
+        before.arg("--database-url").arg(url);
+    }
+    let tb = ok(&before
+        .args(["ledger", "trial-balance", "--format", "json"])
+        .env_remove("PAYCORE_DATABASE_URL")
+        .output()
+        .unwrap());
+    assert!(tb.contains("\"rows\""), "{tb}");
+
+    // --output writes the file (and nothing on standard output); without it, standard output.
+    let file = db.dir.join("books.beancount");
+    let file_arg = file.to_string_lossy().into_owned();
+    let quiet = ok(&paycore(&db, &["ledger", "export", "--output", &file_arg]));
+    assert!(quiet.is_empty(), "{quiet}");
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(written.contains("19.99 CNY"), "{written}");
+    let printed = ok(&paycore(&db, &["ledger", "export"]));
+    assert_eq!(printed, written);
+    let check = Command::new("bean-check").arg(&file).output().unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // A flag the command does not take is refused, with a message.
+    let bad = paycore(&db, &["ledger", "export", "--bogus"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--bogus"));
+}
