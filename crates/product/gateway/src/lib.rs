@@ -13,6 +13,7 @@ pub mod auth;
 pub mod callbacks;
 pub mod error;
 pub mod extract;
+pub mod input;
 pub mod merchant_api;
 pub mod notify_api;
 pub mod observe;
@@ -145,7 +146,8 @@ pub fn router(app: AppState) -> Router {
             post(notify_api::resend_notification),
         )
         .route("/v1/{*rest}", axum::routing::any(not_found))
-        .layer(from_fn_with_state(app.clone(), auth::authenticate));
+        .layer(from_fn_with_state(app.clone(), auth::authenticate))
+        .layer(from_fn_with_state(app.clone(), input::refuse_nul));
     let v1 = Router::new()
         .route("/v1/platform/keys", get(merchant_api::platform_keys))
         .merge(v1_signed)
@@ -160,12 +162,15 @@ pub fn router(app: AppState) -> Router {
             post(callbacks::channel_notify),
         )
         .route("/channels/{channel}/return", get(callbacks::channel_return))
-        .merge(admin::routes(app.clone()))
-        .merge(v1);
+        .merge(admin::routes(app.clone()));
     let mut root: Router = root.with_state(app.clone());
     if let Some(sandbox) = &app.sandbox {
         root = root.merge(paycore_sandbox::sandbox_router(sandbox.clone()));
     }
+    // /v1 checks its input inside the response signature, so that the refusal is signed too.
+    let root = root
+        .layer(from_fn_with_state(app.clone(), input::refuse_nul))
+        .merge(v1.with_state(app.clone()));
     root.fallback(not_found)
         .layer(axum::middleware::from_fn(json_method_not_allowed))
         .layer(from_fn_with_state(app.clone(), durable_responses))

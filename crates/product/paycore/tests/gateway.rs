@@ -369,3 +369,52 @@ async fn service_endpoints() {
     s.platform.db.close().await;
     assert_eq!(get("/readyz").await.unwrap().status(), 503);
 }
+
+/// NUL characters are refused at the door, in the path, the query and the body, with the same
+/// answer on both engines (PostgreSQL cannot store them), signed on /v1; nothing is recorded.
+#[tokio::test]
+async fn nul_characters_are_refused_everywhere() {
+    let s = TestServer::start().await.unwrap();
+    let m = merchant(&s, "HMAC-SHA256").await;
+    let body = br#"{"out_trade_no":"NUL-1","amount":100,"currency":"CNY","subject":"tea\u0000","product":"ALIPAY"}"#;
+    let r = send(&s, &m, "POST", "/v1/payments", body).await;
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "INVALID_REQUEST");
+    assert!(verify_platform_signature(&s, &r).await);
+    let r = send(&s, &m, "GET", "/v1/notifications?object_id=a%00b", b"").await;
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    // An escaped backslash before `u0000` is text, not a NUL.
+    let text = br#"{"out_trade_no":"NUL-2","amount":100,"currency":"CNY","subject":"tea\\u0000","product":"ALIPAY"}"#;
+    let r = send(&s, &m, "POST", "/v1/payments", text).await;
+    assert_ne!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    let (st, v) = admin(
+        &s,
+        "POST",
+        "/admin/v1/merchants",
+        Some(json!({"name": "a\u{0}b"})),
+    )
+    .await;
+    assert_eq!(st, 400, "{v}");
+    let raw = http()
+        .post(format!("{}/admin/v1/ledger/day-end", s.base_url))
+        .bearer_auth(paycore::testing::ADMIN_TOKEN)
+        .header("content-type", "application/json")
+        .body(vec![0u8])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    let (_, audit) = admin(&s, "GET", "/admin/v1/audit", None).await;
+    assert!(
+        !audit.to_string().contains("day-end"),
+        "a refused request is not an action: {audit}"
+    );
+    let wallet = http()
+        .post(format!("{}/sandbox/wallets/alipay/pay", s.base_url))
+        .header("content-type", "application/json")
+        .body(r#"{"code":"alipay://pay/\u0000"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wallet.status(), 400);
+}

@@ -79,7 +79,7 @@ async fn guarded(app: AppState, req: Request, next: Next) -> ApiResult<Response>
         }
     }
     parts.extensions.insert(op.clone());
-    let detail = redact_secrets(&body[..body.len().min(2048)]);
+    let detail = audit_detail(&body[..body.len().min(2048)]);
     let resp = next.run(Request::from_parts(parts, Body::from(body))).await;
     let (parts, body) = resp.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)
@@ -110,6 +110,15 @@ fn replayed(status: u16, body: String) -> Response {
     resp.headers_mut()
         .insert("idempotent-replayed", HeaderValue::from_static("true"));
     resp
+}
+
+/// The request as the audit trail keeps it: a JSON object without secrets, anything else as a
+/// JSON string (its control characters escaped).
+fn audit_detail(body: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(_)) => redact_secrets(body),
+        _ => serde_json::Value::String(String::from_utf8_lossy(body).into_owned()).to_string(),
+    }
 }
 
 /// A shown-once secret is stored neither for replays nor in the audit trail.
