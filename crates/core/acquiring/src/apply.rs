@@ -9,6 +9,7 @@ use paycore_store::Tx;
 
 use crate::alerts::AlertKind;
 use crate::channel::{biz_id, ChannelResult};
+use crate::error::retry_conflicts;
 use crate::error::AcquiringError;
 use crate::machines::{AttemptStatus, PaymentEvent, PaymentStatus, RefundStatus};
 use crate::model::{Attempt, AttemptKind, NextAction, Payment, RefundKind, ResultSource};
@@ -20,6 +21,15 @@ impl Acquiring {
     /// Applies a channel's word on a payment attempt. Results for an attempt that is already
     /// final are no-ops; a success of the wrong amount is refused and raises an alert.
     pub async fn apply_payment_result(
+        &self,
+        attempt_id: &str,
+        result: ChannelResult,
+        source: ResultSource,
+    ) -> Result<Payment, AcquiringError> {
+        retry_conflicts(|| self.apply_payment_result_once(attempt_id, result.clone(), source)).await
+    }
+
+    async fn apply_payment_result_once(
         &self,
         attempt_id: &str,
         result: ChannelResult,

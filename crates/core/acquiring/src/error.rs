@@ -63,6 +63,38 @@ pub enum AcquiringError {
     Money(#[from] MoneyError),
 }
 
+impl AcquiringError {
+    /// PostgreSQL gave the transaction up for another (a deadlock, a serialization failure).
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            AcquiringError::Store(e) => e.is_conflict(),
+            AcquiringError::Ledger(e) => e.is_conflict(),
+            _ => false,
+        }
+    }
+}
+
+/// Runs `run` again, a few times, when PostgreSQL gave its transaction up for another: each
+/// run begins its own transaction and reads what it needs afresh, and a run given up left
+/// nothing behind, so running it again is the same request once more.
+pub(crate) async fn retry_conflicts<T, F, Fut>(mut run: F) -> Result<T, AcquiringError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AcquiringError>>,
+{
+    let mut tries = 1u64;
+    loop {
+        match run().await {
+            Err(e) if e.is_conflict() && tries < 5 => {
+                tracing::info!(target: "detail", error = %e, tries, "transaction conflict; running it again");
+                tokio::time::sleep(std::time::Duration::from_millis(5 * tries)).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 impl From<sqlx::Error> for AcquiringError {
     fn from(e: sqlx::Error) -> Self {
         AcquiringError::Store(e.into())

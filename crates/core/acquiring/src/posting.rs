@@ -109,16 +109,22 @@ impl Acquiring {
         refund: &Refund,
         channel: &str,
     ) -> Result<i64, AcquiringError> {
-        let ev = BusinessEvent::new(
-            &format!("{}.refund", refund.attempt_id),
-            Voucher::RefundBankFee.as_str(),
-            &refund.refund_id,
-            refund.amount,
-        )
-        .fee(refund.fee_refund)
-        .party("merchant", &refund.merchant_id)
-        .party("channel", channel);
-        self.post(tx, &[ev]).await
+        self.post(tx, &[refund_event(refund, channel)]).await
+    }
+
+    /// Locks, first in the transaction that completes a refund, every account its hold and
+    /// its voucher touch, in the ledger's one order (no deadlock with concurrent postings).
+    pub(crate) async fn lock_refund_accounts(
+        &self,
+        tx: &mut Tx,
+        refund: &Refund,
+        channel: &str,
+    ) -> Result<(), AcquiringError> {
+        let holds: Vec<&str> = refund.hold_no.as_deref().into_iter().collect();
+        self.ledger
+            .lock_in(tx, &[refund_event(refund, channel)], &holds)
+            .await?;
+        Ok(())
     }
 
     async fn post(&self, tx: &mut Tx, events: &[BusinessEvent]) -> Result<i64, AcquiringError> {
@@ -192,4 +198,17 @@ impl Acquiring {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The ledger's event of money given back through `channel`.
+fn refund_event(refund: &Refund, channel: &str) -> BusinessEvent {
+    BusinessEvent::new(
+        &format!("{}.refund", refund.attempt_id),
+        Voucher::RefundBankFee.as_str(),
+        &refund.refund_id,
+        refund.amount,
+    )
+    .fee(refund.fee_refund)
+    .party("merchant", &refund.merchant_id)
+    .party("channel", channel)
 }

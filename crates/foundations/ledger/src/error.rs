@@ -112,6 +112,17 @@ impl From<paycore_store::state::TransitionError> for LedgerError {
 }
 
 impl LedgerError {
+    /// PostgreSQL gave the transaction up for another (see `StoreError::is_conflict`).
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            LedgerError::Store(e) => e.is_conflict(),
+            LedgerError::Transition(paycore_store::state::TransitionError::Store(e)) => {
+                e.is_conflict()
+            }
+            _ => false,
+        }
+    }
+
     /// The refusal, when this is one.
     pub fn refusal(&self) -> Option<&PostError> {
         match self {

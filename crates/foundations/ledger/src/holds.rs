@@ -6,7 +6,7 @@
 use paycore_kernel::state::StateMachine;
 use paycore_kernel::Money;
 use paycore_store::state::{Stored, Table, Transition};
-use paycore_store::{Row, Tx};
+use paycore_store::{Engine, Row, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LedgerError, PostError};
@@ -414,6 +414,59 @@ impl Ledger {
         self.release_in(tx, hold_no, HoldEvent::Void).await
     }
 
+    /// Locks, in one statement and in id order, every account that `events` post to and that
+    /// the holds `hold_nos` move (PostgreSQL; SQLite's one writer takes no row locks). A
+    /// transaction that releases a hold and then posts calls this first: it then takes its
+    /// locks in the one order every posting takes them, and cannot deadlock with them.
+    pub async fn lock_in(
+        &self,
+        tx: &mut Tx,
+        events: &[crate::model::BusinessEvent],
+        hold_nos: &[&str],
+    ) -> Result<(), LedgerError> {
+        let engine = self.db().engine();
+        if engine != Engine::Postgres {
+            return Ok(());
+        }
+        let mut nos: Vec<String> = Vec::new();
+        let mut ids: Vec<i64> = Vec::new();
+        for ev in events {
+            if let engine::Input::Voucher(v) = self.event_input(ev) {
+                for leg in v.legs {
+                    match leg.account {
+                        AccountRef::Id(id) => ids.push(id),
+                        AccountRef::No(no) => nos.push(no),
+                    }
+                }
+            }
+        }
+        for no in hold_nos {
+            if let Some(h) = get(tx, engine, no).await? {
+                ids.extend([h.debit_account_id, h.credit_account_id]);
+            }
+        }
+        let nos: Vec<&str> = nos.iter().map(String::as_str).collect();
+        ids.extend(accounts::ids_by_no(tx, engine, &nos).await?.into_values());
+        ids.sort_unstable();
+        ids.dedup();
+        let locked = accounts::load(tx, engine, &ids, true).await?;
+        let split: Vec<i64> = locked
+            .values()
+            .filter(|a| a.split_count > 0)
+            .map(|a| a.id)
+            .collect();
+        if !split.is_empty() {
+            let mut subs: Vec<i64> = accounts::subs(tx, engine, &split)
+                .await?
+                .into_values()
+                .flatten()
+                .collect();
+            subs.sort_unstable();
+            accounts::load(tx, engine, &subs, true).await?;
+        }
+        Ok(())
+    }
+
     async fn release_in(
         &self,
         tx: &mut Tx,
@@ -435,6 +488,8 @@ impl Ledger {
             .into());
         }
         let to = paycore_kernel::state::apply(h.status, event)?;
+        // Both accounts locked at once, in id order like every posting, before either moves.
+        accounts::load(tx, engine, &[h.debit_account_id, h.credit_account_id], true).await?;
         move_pending(tx, &h, -1).await?;
         settle(tx, hold_no, event, 0, None, now).await?;
         Ok(Hold { status: to, ..h })

@@ -316,17 +316,26 @@ impl Ledger {
     }
 
     pub async fn open_account(&self, new: &NewAccount) -> Result<Account, LedgerError> {
-        self.ready().await?;
-        let mut tx = self.inner.db.begin().await?;
-        let day = engine::current_day(&mut tx, self.inner.db.engine()).await?;
-        let acc = accounts::open(&mut tx, new, day, self.now()).await?;
-        tx.commit().await?;
-        Ok(acc)
+        let mut opened = self.open_accounts(std::slice::from_ref(new)).await?;
+        opened
+            .pop()
+            .ok_or_else(|| LedgerError::Corrupt("no account opened".into()))
     }
 
-    /// Opens many accounts in one transaction (set-up, benchmarks).
+    /// Opens many accounts in one transaction (set-up, benchmarks). Opening is idempotent:
+    /// when another caller opens the same account at the same moment (a unique-key refusal
+    /// on PostgreSQL), the transaction runs once more and finds it.
     pub async fn open_accounts(&self, new: &[NewAccount]) -> Result<Vec<Account>, LedgerError> {
         self.ready().await?;
+        match self.open_accounts_once(new).await {
+            Err(LedgerError::Store(e)) if e.is_unique_violation() || e.is_conflict() => {
+                self.open_accounts_once(new).await
+            }
+            other => other,
+        }
+    }
+
+    async fn open_accounts_once(&self, new: &[NewAccount]) -> Result<Vec<Account>, LedgerError> {
         let mut tx = self.inner.db.begin().await?;
         let day = engine::current_day(&mut tx, self.inner.db.engine()).await?;
         let mut out = Vec::with_capacity(new.len());

@@ -40,6 +40,17 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// True when PostgreSQL gave up the transaction to let another one through (a deadlock, a
+    /// serialization failure): nothing of it was kept, and running it again is right.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            StoreError::Sqlx(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("40P01") | Some("40001"))
+            }
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

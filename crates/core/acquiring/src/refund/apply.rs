@@ -7,6 +7,7 @@ use paycore_store::Tx;
 use super::RefundResult;
 use crate::alerts::AlertKind;
 use crate::channel::biz_id;
+use crate::error::retry_conflicts;
 use crate::error::AcquiringError;
 use crate::machines::{AttemptEvent, PaymentEvent, RefundEvent, RefundStatus};
 use crate::model::{Attempt, Payment, Refund, RefundKind, ResultSource};
@@ -18,6 +19,15 @@ impl Acquiring {
     /// Applies a channel's word on a refund attempt. Results for a refund that is already final
     /// are no-ops; a success of the wrong amount is refused and raises an alert.
     pub async fn apply_refund_result(
+        &self,
+        attempt_id: &str,
+        result: RefundResult,
+        source: ResultSource,
+    ) -> Result<Refund, AcquiringError> {
+        retry_conflicts(|| self.apply_refund_result_once(attempt_id, result.clone(), source)).await
+    }
+
+    async fn apply_refund_result_once(
         &self,
         attempt_id: &str,
         result: RefundResult,
@@ -184,7 +194,8 @@ impl Acquiring {
         ids: &ReservedIds,
     ) -> Result<Refund, AcquiringError> {
         // The hold gives way to the voucher that takes the money (in this order: the voucher
-        // must not find its own amount still held).
+        // must not find its own amount still held), their accounts locked together first.
+        self.lock_refund_accounts(tx, refund, channel).await?;
         self.release_hold(tx, refund).await?;
         let day = self.post_refund(tx, refund, channel).await?;
         match refund.kind {

@@ -135,6 +135,13 @@ impl Acquiring {
         &self,
         r: &Reservation<'_>,
     ) -> Result<Result<Refund, Refund>, AcquiringError> {
+        crate::error::retry_conflicts(|| self.reserve_refund_once(r)).await
+    }
+
+    async fn reserve_refund_once(
+        &self,
+        r: &Reservation<'_>,
+    ) -> Result<Result<Refund, Refund>, AcquiringError> {
         let mut tx = self.db.begin().await?;
         if !self.reserve_on_payment(&mut tx, r).await? {
             tx.rollback().await?;
