@@ -39,7 +39,10 @@ async fn schemathesis_finds_no_fault() {
         .unwrap();
     let budget = std::env::var("PAYCORE_FUZZ_SECONDS").unwrap_or_else(|_| "100".into());
     let clients = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients");
+    // Schemathesis keeps its example database and reports where it runs: in the test's
+    // scratch directory, not in the source tree.
     let report = s.db.dir.join("fuzz");
+    std::fs::create_dir_all(&report).unwrap();
     // `st`, run through the interpreter it was installed for (its script may not be on PATH).
     let run = tokio::process::Command::new("python3")
         .args(["-c", ST])
@@ -59,6 +62,7 @@ async fn schemathesis_finds_no_fault() {
         .env("PAYCORE_FUZZ_SECRET", &creds.secret)
         .env("PAYCORE_FUZZ_DECOY", &decoy.merchant_id)
         .env("PAYCORE_FUZZ_ADMIN", ADMIN_TOKEN)
+        .current_dir(&report)
         .kill_on_drop(true)
         .output();
     let limit = Duration::from_secs(budget.parse::<u64>().unwrap_or(100) + 240);
