@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use paycore_kernel::state::StateMachine as _;
 use paycore_kernel::Currency;
 use paycore_store::state::Transition;
-use paycore_store::{Engine, Row, Tx};
+use paycore_store::{Columns, Conn, Engine, Row, Tx, Value};
 use sqlx::any::AnyRow;
 
 use crate::error::LedgerError;
@@ -29,29 +29,29 @@ pub fn account_no(subject: &str, owner: &str, currency: &str, sub_no: i64) -> St
 }
 
 /// Decodes a row of `COLUMNS` by position (the posting engine reads thousands per batch).
-pub fn from_row(row: &AnyRow) -> Result<Account, LedgerError> {
-    let currency: &str = row.try_get(8)?;
+pub fn from_row<R: Columns>(row: &R) -> Result<Account, LedgerError> {
+    let currency = row.text_at(8)?;
     Ok(Account {
-        id: row.try_get(0)?,
-        account_no: row.try_get(1)?,
-        subject: row.try_get(2)?,
-        owner: row.try_get(3)?,
-        sub_no: row.try_get(4)?,
-        parent_id: row.try_get(5)?,
-        split_count: row.try_get(6)?,
-        kind: AccountKind::parse(row.try_get(7)?)?,
+        id: row.int_at(0)?,
+        account_no: row.text_at(1)?.to_owned(),
+        subject: row.text_at(2)?.to_owned(),
+        owner: row.text_at(3)?.to_owned(),
+        sub_no: row.int_at(4)?,
+        parent_id: row.opt_int_at(5)?,
+        split_count: row.int_at(6)?,
+        kind: AccountKind::parse(row.text_at(7)?)?,
         currency: Currency::from_code(currency)
             .map_err(|_| LedgerError::Corrupt(format!("currency {currency:?}")))?,
-        normal_side: Side::parse(row.try_get(9)?)?,
-        status: crate::stored("account status", row.try_get(10)?)?,
-        overdraft: Overdraft::parse(row.try_get(11)?, row.try_get(12)?)?,
-        buffered: row.try_get::<i64, _>(13)? != 0,
-        debits: row.try_get(14)?,
-        credits: row.try_get(15)?,
-        debits_pending: row.try_get(16)?,
-        credits_pending: row.try_get(17)?,
-        version: row.try_get(18)?,
-        created_day: row.try_get(19)?,
+        normal_side: Side::parse(row.text_at(9)?)?,
+        status: crate::stored("account status", row.text_at(10)?)?,
+        overdraft: Overdraft::parse(row.text_at(11)?, row.int_at(12)?)?,
+        buffered: row.int_at(13)? != 0,
+        debits: row.int_at(14)?,
+        credits: row.int_at(15)?,
+        debits_pending: row.int_at(16)?,
+        credits_pending: row.int_at(17)?,
+        version: row.int_at(18)?,
+        created_day: row.int_at(19)?,
     })
 }
 
@@ -167,7 +167,7 @@ pub async fn by_no(tx: &mut Tx, no: &str) -> Result<Option<Account>, LedgerError
 
 /// Accounts by id; PostgreSQL locks them (in id order, so concurrent batches cannot deadlock).
 pub async fn load(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     ids: &[i64],
     lock: bool,
@@ -182,11 +182,8 @@ pub async fn load(
             "SELECT {COLUMNS} FROM ledger_accounts WHERE id IN ({}) ORDER BY id{suffix}",
             sql::list(engine, 1, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(q));
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
+        let params: Vec<Value> = chunk.iter().map(|id| Value::Int(*id)).collect();
+        for row in tx.fetch_all(&q, &params).await? {
             let a = from_row(&row)?;
             out.insert(a.id, a);
         }
@@ -196,7 +193,7 @@ pub async fn load(
 
 /// Ids by account number (unknown numbers are left out).
 pub async fn ids_by_no(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     nos: &[&str],
 ) -> Result<HashMap<String, i64>, LedgerError> {
@@ -206,12 +203,9 @@ pub async fn ids_by_no(
             "SELECT id, account_no FROM ledger_accounts WHERE account_no IN ({})",
             sql::list(engine, 1, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(q));
-        for no in chunk {
-            query = query.bind(*no);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            out.insert(row.try_get("account_no")?, row.try_get("id")?);
+        let params: Vec<Value> = chunk.iter().map(|no| Value::from(*no)).collect();
+        for row in tx.fetch_all(&q, &params).await? {
+            out.insert(row.text("account_no")?, row.int("id")?);
         }
     }
     Ok(out)
@@ -219,7 +213,7 @@ pub async fn ids_by_no(
 
 /// Sub-account ids of split accounts: parent id → ids ordered by sub_no.
 pub async fn subs(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     parents: &[i64],
 ) -> Result<HashMap<i64, Vec<i64>>, LedgerError> {
@@ -229,14 +223,10 @@ pub async fn subs(
             "SELECT id, parent_id FROM ledger_accounts WHERE parent_id IN ({}) ORDER BY sub_no",
             sql::list(engine, 1, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(q));
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            let parent: Option<i64> = row.try_get("parent_id")?;
-            if let Some(p) = parent {
-                out.entry(p).or_default().push(row.try_get("id")?);
+        let params: Vec<Value> = chunk.iter().map(|id| Value::Int(*id)).collect();
+        for row in tx.fetch_all(&q, &params).await? {
+            if let Some(p) = row.opt_int("parent_id")? {
+                out.entry(p).or_default().push(row.int("id")?);
             }
         }
     }

@@ -1,7 +1,9 @@
 //! `paycore bench ledger`: transfers per second and latency percentiles of the posting engine
 //! on the database it is given, against a naive baseline in the same run (one voucher per
 //! transaction, row locks, one statement per row). A transfer is one 2-leg voucher. Commits are
-//! durable (SQLite `synchronous=FULL` in WAL mode, PostgreSQL defaults).
+//! durable before they are answered: on the embedded database the log runs in WAL mode with
+//! `synchronous=NORMAL` and the writer's group fsync of the log after each shared commit; on
+//! PostgreSQL, the server's defaults (`synchronous_commit=on`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,7 +65,7 @@ pub struct BenchReport {
 impl BenchReport {
     pub fn to_text(&self) -> String {
         let mut s = format!(
-            "ledger benchmark on {} (durable commits)\n{:<52} {:>9} {:>12} {:>9} {:>9} {:>9} {:>9}\n",
+            "ledger benchmark on {} (durable commits: each answered after its fsync)\n{:<52} {:>9} {:>12} {:>9} {:>9} {:>9} {:>9}\n",
             self.engine, "scenario", "transfers", "transfers/s", "p50 ms", "p90 ms", "p99 ms", "max ms"
         );
         for c in &self.scenarios {

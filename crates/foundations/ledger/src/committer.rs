@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use paycore_kernel::Clock;
-use paycore_store::{Db, Engine};
+use paycore_store::Db;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::engine::{self, AccountCache, Input};
@@ -28,10 +28,9 @@ impl Committer {
         let (tx, rx) = mpsc::channel::<(Input, Reply)>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let db = ledger.db().clone();
-        let writers = match db.engine() {
-            Engine::Sqlite => 1,
-            Engine::Postgres => ledger.config().writers.max(1),
-        };
+        // Several batches in flight: on SQLite the writer thread runs them one after another
+        // (planning each on what the one before left) but commits and fsyncs them together.
+        let writers = ledger.config().writers.max(1);
         let max = ledger.config().group_max.clamp(1, engine::MAX_BATCH);
         for _ in 0..writers {
             tokio::spawn(writer(
@@ -78,7 +77,7 @@ async fn writer(
             }
         }
         let (inputs, replies): (Vec<Input>, Vec<Reply>) = batch.drain(..).unzip();
-        match commit(&db, clock.as_ref(), &inputs, cache.as_deref()).await {
+        match commit(&db, clock.as_ref(), &inputs, cache.as_ref()).await {
             Ok(results) => {
                 for (reply, r) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(r));
@@ -95,36 +94,42 @@ async fn writer(
     }
 }
 
-/// Posts one batch in its own transaction. A batch that lost a race with a concurrent one
-/// (PostgreSQL deadlock or serialization failure, or the same new voucher id committed by another
-/// writer first) is rolled back and retried: the retry sees the winner's rows.
+/// Posts one batch as a unit of work (on the embedded database it shares its commit and fsync
+/// with the units queued beside it). A batch that lost a race with a concurrent one
+/// (PostgreSQL deadlock or serialization failure, an account moved since it was cached, or the
+/// same new voucher id committed by another writer first) is rolled back and retried: the
+/// retry sees the winner's rows.
 pub async fn commit(
     db: &Db,
     clock: &dyn Clock,
     inputs: &[Input],
-    cache: Option<&AccountCache>,
+    cache: Option<&Arc<AccountCache>>,
 ) -> Result<Vec<PostResult>, LedgerError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let result = async {
-            let mut tx = db.begin().await?;
-            let (r, touched) =
-                engine::post_batch_with(&mut tx, db.engine(), inputs, clock.unix_millis(), cache)
-                    .await?;
-            tx.commit().await?;
-            // Embedded database: the answer waits for the group fsync of the log.
-            db.durable().await?;
-            if let Some(cache) = cache {
-                let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-                if c.len() + touched.len() > engine::CACHE_MAX {
-                    c.clear();
-                }
-                c.extend(touched.into_iter().map(|a| (a.id, a)));
-            }
-            Ok::<_, LedgerError>(r)
-        }
-        .await;
+        let (work, now, cache_in) = (inputs.to_vec(), clock.unix_millis(), cache.cloned());
+        let engine = db.engine();
+        let result = db
+            .unit(move |conn| {
+                Box::pin(async move {
+                    let (r, touched) =
+                        engine::post_batch_with(conn, engine, &work, now, cache_in.as_deref())
+                            .await?;
+                    // Cached before the commit, so that the next unit of the same group sees
+                    // it; should the commit fail, the version guard finds the cache ahead of
+                    // the table and the batch after it is retried on a fresh read.
+                    if let Some(cache) = &cache_in {
+                        let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+                        if c.len() + touched.len() > engine::CACHE_MAX {
+                            c.clear();
+                        }
+                        c.extend(touched.into_iter().map(|a| (a.id, a)));
+                    }
+                    Ok::<_, LedgerError>(r)
+                })
+            })
+            .await;
         match result {
             Err(e) if attempt < MAX_ATTEMPTS && retryable(&e) => {
                 if let Some(cache) = cache {
@@ -142,9 +147,7 @@ const MAX_ATTEMPTS: u32 = 5;
 fn retryable(e: &LedgerError) -> bool {
     match e {
         LedgerError::Stale => true,
-        LedgerError::Store(paycore_store::StoreError::Sqlx(sqlx::Error::Database(d))) => {
-            d.is_unique_violation() || matches!(d.code().as_deref(), Some("40P01") | Some("40001"))
-        }
+        LedgerError::Store(e) => e.is_unique_violation() || e.is_conflict(),
         _ => false,
     }
 }

@@ -71,7 +71,7 @@ pub(crate) fn stored<T: paycore_kernel::state::Named>(
 pub struct LedgerConfig {
     /// Most vouchers one group commit takes from the queue.
     pub group_max: usize,
-    /// Concurrent group-commit writers (PostgreSQL; SQLite always uses one).
+    /// Concurrent group-commit writers (batches in flight; on SQLite they share commits).
     pub writers: usize,
     /// Buffered flows applied per summarizer transaction.
     pub summary_batch: i64,
@@ -547,7 +547,7 @@ impl Ledger {
                 &self.inner.db,
                 self.inner.clock.as_ref(),
                 chunk,
-                self.inner.cache.as_deref(),
+                self.inner.cache.as_ref(),
             )
             .await?;
             out.extend(r);

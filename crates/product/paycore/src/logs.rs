@@ -1,7 +1,8 @@
 //! Logs (E7): interface digest (`digest.api`), business digest (`digest.biz`), detail and error
 //! lines, plain or JSON, to standard error. `RUST_LOG` chooses what is written (default:
 //! `info`). The interactive demo (`serve --demo`) keeps its terminal quiet: without `RUST_LOG`,
-//! its digest lines go to `digest.log` in the data directory instead.
+//! its digest lines go to `digest.log` in the data directory instead. Benchmarks print one
+//! summary: without `RUST_LOG` their digest lines are not written at all.
 
 use std::path::Path;
 
@@ -12,14 +13,27 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 const DEFAULT: &str = "info,sqlx=warn";
 
-pub fn init(json: bool, demo_data_dir: Option<&Path>) -> anyhow::Result<()> {
+/// Where digest lines go when `RUST_LOG` does not say.
+#[derive(Debug, Clone, Copy)]
+pub enum Digests<'a> {
+    Stderr,
+    /// `digest.log` in this directory (the interactive demo).
+    File(&'a Path),
+    /// Not written (benchmarks).
+    Off,
+}
+
+pub fn init(json: bool, digests: Digests<'_>) -> anyhow::Result<()> {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let explicit = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty());
-    let digests_to_file = demo_data_dir.filter(|_| explicit.is_none());
-    let stderr_filter = match (&explicit, digests_to_file) {
+    let digests_to_file = match digests {
+        Digests::File(dir) if explicit.is_none() => Some(dir),
+        _ => None,
+    };
+    let stderr_filter = match (&explicit, digests) {
         (Some(v), _) => EnvFilter::new(v),
-        (None, Some(_)) => EnvFilter::new(format!("{DEFAULT},digest=off")),
-        (None, None) => EnvFilter::new(DEFAULT),
+        (None, Digests::File(_) | Digests::Off) => EnvFilter::new(format!("{DEFAULT},digest=off")),
+        (None, Digests::Stderr) => EnvFilter::new(DEFAULT),
     };
     let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)

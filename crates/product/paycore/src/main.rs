@@ -137,11 +137,21 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let demo = args.demo;
-            paycore::logs::init(json_logs, demo.then_some(cli.db.data_dir.as_path()))?;
+            let digests = if demo {
+                paycore::logs::Digests::File(cli.db.data_dir.as_path())
+            } else {
+                paycore::logs::Digests::Stderr
+            };
+            paycore::logs::init(json_logs, digests)?;
             paycore::serve::run(cli.db, *args).await
         }
         command => {
-            paycore::logs::init(json_logs, None)?;
+            let digests = if matches!(command, Command::Bench { .. }) {
+                paycore::logs::Digests::Off
+            } else {
+                paycore::logs::Digests::Stderr
+            };
+            paycore::logs::init(json_logs, digests)?;
             run(cli.db, command).await
         }
     }

@@ -30,6 +30,15 @@ pub enum StoreError {
     Transition(String),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    #[error("database error: {0}")]
+    Lite(String),
+    /// A unique key already taken (the writer thread's form of a unique violation).
+    #[error("database error: {0}")]
+    Unique(String),
+    #[error("commit failed: {0}")]
+    Commit(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
 }
 
 impl StoreError {
@@ -37,6 +46,7 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         match self {
             StoreError::Sqlx(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            StoreError::Unique(_) => true,
             _ => false,
         }
     }
@@ -80,16 +90,18 @@ pub struct Db {
     read: AnyPool,
     /// Group commit for the embedded database (see [`Db::durable`]).
     syncer: Option<Arc<crate::durable::Syncer>>,
+    /// The embedded database's writer thread, which runs units of work ([`Db::unit`]).
+    pub(crate) lite_writer: Option<Arc<crate::unit::Writer>>,
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-    PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;";
+    PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;";
 
 /// The embedded database commits without waiting for the disk and makes commits durable in
 /// groups: [`Db::durable`] waits for an fsync of the write-ahead log that started after the
 /// call, and one fsync serves every caller waiting at that moment.
 const SQLITE_GROUP_COMMIT_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-    PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;";
+    PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;";
 
 impl Db {
     /// Opens `database_url` when given (`postgres://…`, or `sqlite://path`), else the embedded
@@ -127,6 +139,7 @@ impl Db {
             write: pool.clone(),
             read: pool,
             syncer: None,
+            lite_writer: None,
         })
     }
 
@@ -152,11 +165,17 @@ impl Db {
         };
         let write = pool(1).connect_with(opts.clone()).await?;
         let read = pool(8).connect_with(opts).await?;
+        // The pools opened (and created) the file; the writer thread opens the same one.
+        let file = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+            .get_filename()
+            .to_path_buf();
+        let lite_writer = crate::unit::Writer::start(&file, wal.clone())?;
         Ok(Db {
             engine: Engine::Sqlite,
             write,
             read,
             syncer: wal.map(|w| Arc::new(crate::durable::Syncer::new(w))),
+            lite_writer: Some(Arc::new(lite_writer)),
         })
     }
 

@@ -17,6 +17,8 @@ pub mod outbox;
 pub mod sequence;
 pub mod state;
 pub mod testing;
+pub mod unit;
 
 pub use db::{Db, Engine, StoreError, Tx};
 pub use sqlx::Row;
+pub use unit::{Columns, Conn, Value};

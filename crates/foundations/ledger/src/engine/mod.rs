@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use paycore_store::{Engine, Row, Tx};
+use paycore_store::{Conn, Engine, Value};
 
 use crate::accounts;
 use crate::error::{LedgerError, PostError};
@@ -51,20 +51,21 @@ impl Input {
 
 /// The accounting day, read under a share lock on PostgreSQL so that day-end's switch waits
 /// for batches in flight and no voucher straddles the cut.
-pub async fn current_day(tx: &mut Tx, engine: Engine) -> Result<i64, LedgerError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+pub async fn current_day(conn: &mut dyn Conn, engine: Engine) -> Result<i64, LedgerError> {
+    let sql = format!(
         "SELECT current_day FROM ledger_state WHERE id = 1{}",
         sql::for_share(engine)
-    )))
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| LedgerError::Corrupt("ledger_state is not initialized".into()))?;
-    Ok(row.try_get("current_day")?)
+    );
+    let row = conn
+        .fetch_optional(&sql, &[])
+        .await?
+        .ok_or_else(|| LedgerError::Corrupt("ledger_state is not initialized".into()))?;
+    Ok(row.int("current_day")?)
 }
 
 /// Results already stored for these voucher ids.
 async fn stored_results(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     nos: &[&str],
 ) -> Result<HashMap<String, PostResult>, LedgerError> {
@@ -74,22 +75,19 @@ async fn stored_results(
             "SELECT id, voucher_no, day, status, error FROM ledger_vouchers WHERE voucher_no IN ({})",
             sql::list(engine, 1, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(q));
-        for no in chunk {
-            query = query.bind(*no);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            let no: String = row.try_get("voucher_no")?;
-            let status: String = row.try_get("status")?;
+        let params: Vec<Value> = chunk.iter().map(|no| Value::from(*no)).collect();
+        for row in tx.fetch_all(&q, &params).await? {
+            let no = row.text("voucher_no")?;
+            let status = row.text("status")?;
             let result = if status == VoucherStatus::Posted.as_str() {
                 Ok(Posted {
                     voucher_no: no.clone(),
-                    voucher_id: row.try_get("id")?,
-                    day: row.try_get("day")?,
+                    voucher_id: row.int("id")?,
+                    day: row.int("day")?,
                     replayed: true,
                 })
             } else {
-                let err: Option<String> = row.try_get("error")?;
+                let err = row.opt_text("error")?;
                 let err = err.unwrap_or_default();
                 Err(serde_json::from_str::<PostError>(&err)
                     .map_err(|e| LedgerError::Corrupt(format!("stored refusal: {e}")))?)
@@ -102,7 +100,7 @@ async fn stored_results(
 
 /// Posts a batch inside the caller's transaction. Returns one result per input, in order.
 pub async fn post_batch(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     inputs: &[Input],
     now: i64,
@@ -121,7 +119,7 @@ pub const CACHE_MAX: usize = 1_000_000;
 /// `post_batch`, reading accounts from `cache` when given; also returns the accounts whose
 /// totals it changed (new totals and version), for the caller to put in its cache after commit.
 pub async fn post_batch_with(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     inputs: &[Input],
     now: i64,
@@ -185,7 +183,7 @@ struct Refs {
 
 /// Accounts of the fresh vouchers (with the sub-accounts of split ones), read without locks.
 async fn load_batch_accounts(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     inputs: &[Input],
     fresh: &[usize],
@@ -220,7 +218,7 @@ fn referenced<'a>(inputs: &'a [Input], fresh: &[usize]) -> (Vec<&'a str>, Vec<i6
 
 /// The accounts with these ids, from `cache` where it has them, the rest read from the table.
 async fn read_accounts(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     mut ref_ids: Vec<i64>,
     cache: Option<&AccountCache>,
@@ -244,7 +242,7 @@ async fn read_accounts(
 
 /// The sub-accounts of the split accounts in `work`, which are read into `work` as well.
 async fn read_subs(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     work: &mut HashMap<i64, Account>,
 ) -> Result<HashMap<i64, Vec<i64>>, LedgerError> {
@@ -285,7 +283,7 @@ impl Planned {
 /// that only receives buffered flows is never locked). SQLite's single writer makes the first
 /// read final.
 async fn plan_settled(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     inputs: &[Input],
     fresh: &[usize],
@@ -384,7 +382,7 @@ fn results_in_order(
 /// account — a frozen flag lifted elsewhere, say — so those accounts' versions are checked here.
 #[allow(clippy::too_many_arguments)]
 async fn check_cached(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     inputs: &[Input],
     fresh: &[usize],
@@ -416,13 +414,10 @@ async fn check_cached(
             "SELECT id, version FROM ledger_accounts WHERE id IN ({})",
             sql::list(engine, 1, chunk.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(q));
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
-            let id: i64 = row.try_get("id")?;
-            let version: i64 = row.try_get("version")?;
+        let params: Vec<Value> = chunk.iter().map(|id| Value::Int(*id)).collect();
+        for row in tx.fetch_all(&q, &params).await? {
+            let id = row.int("id")?;
+            let version = row.int("version")?;
             if work.get(&id).map(|a| a.version) != Some(version) {
                 return Err(LedgerError::Stale);
             }

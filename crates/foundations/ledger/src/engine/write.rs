@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use paycore_store::{Engine, Row, Tx};
+use paycore_store::{Conn, Engine, Value};
 
 use super::{Outcome, Planned, PlannedLeg};
 use crate::error::LedgerError;
@@ -13,7 +13,7 @@ use crate::sql;
 /// the new totals. Returns the voucher ids by voucher number and the accounts whose totals it
 /// changed, at their new version.
 pub(super) async fn write_batch(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     planned: &Planned,
     day: i64,
@@ -27,17 +27,19 @@ pub(super) async fn write_batch(
     if recorded.is_empty() {
         return Ok((HashMap::new(), Vec::new()));
     }
-    let batch_id: i64 = sqlx::query(
-        "INSERT INTO ledger_batches (day, vouchers, head_hash, created_at) VALUES ($1, $2, $3, $4)
-         RETURNING id",
-    )
-    .bind(day)
-    .bind(recorded.len() as i64)
-    .bind(&planned.prev)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get("id")?;
+    let batch_id = tx
+        .fetch_one(
+            "INSERT INTO ledger_batches (day, vouchers, head_hash, created_at)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+            &[
+                day.into(),
+                (recorded.len() as i64).into(),
+                planned.prev.as_str().into(),
+                now.into(),
+            ],
+        )
+        .await?
+        .int("id")?;
     let voucher_ids = insert_vouchers(tx, engine, &recorded, batch_id, day, now).await?;
     insert_entries(tx, engine, &recorded, &voucher_ids, day).await?;
     insert_flows(tx, engine, &recorded, day, now).await?;
@@ -54,7 +56,7 @@ pub(super) async fn write_batch(
 }
 
 async fn insert_vouchers(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     recorded: &[&Outcome],
     batch_id: i64,
@@ -69,7 +71,7 @@ async fn insert_vouchers(
                 seq, hash, created_at) VALUES {}",
             sql::values(engine, chunk.len(), COLS)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(q));
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * COLS);
         for o in chunk {
             let (status, error) = match &o.result {
                 Ok(_) => (VoucherStatus::Posted.as_str(), None),
@@ -78,32 +80,33 @@ async fn insert_vouchers(
                     serde_json::to_string(e).ok(),
                 ),
             };
-            query = query
-                .bind(o.voucher_no.as_str())
-                .bind(o.tx_code.as_str())
-                .bind(day)
-                .bind(o.biz_ref.as_str())
-                .bind(status)
-                .bind(error)
-                .bind(batch_id)
-                .bind(seq)
-                .bind(o.hash.as_str())
-                .bind(now);
+            params.extend([
+                o.voucher_no.as_str().into(),
+                o.tx_code.as_str().into(),
+                day.into(),
+                o.biz_ref.as_str().into(),
+                status.into(),
+                error.into(),
+                batch_id.into(),
+                seq.into(),
+                o.hash.as_str().into(),
+                now.into(),
+            ]);
             seq += 1;
         }
-        query.execute(&mut **tx).await?;
+        tx.execute(&q, &params).await?;
     }
     // The ids: when id − seq is the same for every voucher of the batch (the usual case: one
     // statement took consecutive ids), id = offset + seq without reading them back row by row.
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n, MIN(id - seq) AS lo, MAX(id - seq) AS hi FROM ledger_vouchers
-         WHERE batch_id = $1",
-    )
-    .bind(batch_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    let n: i64 = row.try_get("n")?;
-    let (lo, hi): (Option<i64>, Option<i64>) = (row.try_get("lo")?, row.try_get("hi")?);
+    let row = tx
+        .fetch_one(
+            "SELECT COUNT(*) AS n, MIN(id - seq) AS lo, MAX(id - seq) AS hi FROM ledger_vouchers
+             WHERE batch_id = $1",
+            &[batch_id.into()],
+        )
+        .await?;
+    let n = row.int("n")?;
+    let (lo, hi) = (row.opt_int("lo")?, row.opt_int("hi")?);
     let mut by_seq: HashMap<i64, i64> = HashMap::with_capacity(recorded.len());
     match (lo, hi) {
         (Some(lo), Some(hi)) if lo == hi && n == recorded.len() as i64 => {
@@ -112,12 +115,14 @@ async fn insert_vouchers(
             }
         }
         _ => {
-            for r in sqlx::query("SELECT id, seq FROM ledger_vouchers WHERE batch_id = $1")
-                .bind(batch_id)
-                .fetch_all(&mut **tx)
+            for r in tx
+                .fetch_all(
+                    "SELECT id, seq FROM ledger_vouchers WHERE batch_id = $1",
+                    &[batch_id.into()],
+                )
                 .await?
             {
-                by_seq.insert(r.try_get("seq")?, r.try_get("id")?);
+                by_seq.insert(r.int("seq")?, r.int("id")?);
             }
         }
     }
@@ -132,7 +137,7 @@ async fn insert_vouchers(
 }
 
 async fn insert_entries(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     recorded: &[&Outcome],
     voucher_ids: &HashMap<String, i64>,
@@ -153,23 +158,24 @@ async fn insert_entries(
             "INSERT INTO ledger_entries (voucher_id, leg, account_id, side, amount, day) VALUES {}",
             sql::values(engine, chunk.len(), COLS)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(q));
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * COLS);
         for (vid, leg, l) in chunk {
-            query = query
-                .bind(*vid)
-                .bind(*leg)
-                .bind(l.account_id)
-                .bind(l.side.as_str())
-                .bind(l.amount)
-                .bind(day);
+            params.extend([
+                (*vid).into(),
+                (*leg).into(),
+                l.account_id.into(),
+                l.side.as_str().into(),
+                l.amount.into(),
+                day.into(),
+            ]);
         }
-        query.execute(&mut **tx).await?;
+        tx.execute(&q, &params).await?;
     }
     Ok(())
 }
 
 async fn insert_flows(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     recorded: &[&Outcome],
     day: i64,
@@ -187,16 +193,17 @@ async fn insert_flows(
             "INSERT INTO ledger_flows (account_id, side, amount, day, created_at) VALUES {}",
             sql::values(engine, chunk.len(), COLS)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(q));
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * COLS);
         for l in chunk {
-            query = query
-                .bind(l.account_id)
-                .bind(l.side.as_str())
-                .bind(l.amount)
-                .bind(day)
-                .bind(now);
+            params.extend([
+                l.account_id.into(),
+                l.side.as_str().into(),
+                l.amount.into(),
+                day.into(),
+                now.into(),
+            ]);
         }
-        query.execute(&mut **tx).await?;
+        tx.execute(&q, &params).await?;
     }
     Ok(())
 }
@@ -204,7 +211,7 @@ async fn insert_flows(
 /// One statement per chunk adds each touched account's movement to its totals, guarded by the
 /// version the batch was planned on: if any row moved meanwhile, the batch fails as `Stale`.
 async fn update_totals(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: Engine,
     changed: &[&Account],
     before: &HashMap<i64, (i64, i64)>,
@@ -218,17 +225,18 @@ async fn update_totals(
              FROM v WHERE ledger_accounts.id = v.id AND ledger_accounts.version = v.ver",
             sql::values(engine, chunk.len(), COLS)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(q));
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * COLS);
         for a in chunk {
             let (d0, c0) = before.get(&a.id).copied().unwrap_or((a.debits, a.credits));
-            query = query
-                .bind(a.id)
-                .bind(a.debits - d0)
-                .bind(a.credits - c0)
-                .bind(a.version);
+            params.extend([
+                a.id.into(),
+                (a.debits - d0).into(),
+                (a.credits - c0).into(),
+                a.version.into(),
+            ]);
         }
-        let done = query.execute(&mut **tx).await?;
-        if done.rows_affected() != chunk.len() as u64 {
+        let done = tx.execute(&q, &params).await?;
+        if done != chunk.len() as u64 {
             return Err(LedgerError::Stale);
         }
     }

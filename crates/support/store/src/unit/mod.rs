@@ -1,0 +1,140 @@
+//! Units of work: a request's writes (state change, vouchers, outbox events) as one closure
+//! that the store runs where writing is cheapest.
+//!
+//! - Embedded SQLite: one writer thread owns the database ([`lite`]). Units that arrive
+//!   together run there one after another in one transaction, each inside a savepoint of its
+//!   own (a unit that fails is rolled back alone), and share one commit and one fsync. Their
+//!   callers hear back only once that fsync is done.
+//! - PostgreSQL: a unit is a transaction on a pooled connection (the server groups commits).
+//!
+//! A unit talks to the database through [`Conn`] and must await nothing else: on SQLite it is
+//! polled once on the writer thread, and a unit that waits for anything but the database there
+//! is refused (it would stall every other writer).
+
+use std::sync::Arc;
+
+mod lite;
+mod row;
+mod sqlx_conn;
+
+pub use lite::Writer;
+pub use row::{Columns, Row, Value};
+
+use crate::db::{Db, Engine, StoreError};
+
+/// A future that borrows the unit's connection.
+pub type UnitFuture<'c, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'c>>;
+
+/// The database as a unit of work sees it. SQL is written once with `$1` placeholders (or the
+/// anonymous `?` of [`crate::sql::list`]-style helpers on SQLite).
+#[async_trait::async_trait]
+pub trait Conn: Send {
+    fn engine(&self) -> Engine;
+    /// Runs a statement; returns the rows it changed.
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
+    /// Runs a query; returns all its rows.
+    async fn fetch_all(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+
+    async fn fetch_optional(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<Row>, StoreError> {
+        Ok(self.fetch_all(sql, params).await?.into_iter().next())
+    }
+
+    async fn fetch_one(&mut self, sql: &str, params: &[Value]) -> Result<Row, StoreError> {
+        self.fetch_optional(sql, params)
+            .await?
+            .ok_or_else(|| StoreError::Sqlx(sqlx::Error::RowNotFound))
+    }
+}
+
+/// The work a unit does, type-erased for the writer: run it (true: keep its writes), then tell
+/// it how the shared commit ended.
+pub(crate) trait Job: Send {
+    fn run<'c>(&'c mut self, conn: &'c mut dyn Conn) -> UnitFuture<'c, bool>;
+    fn finish(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+type UnitFn<T, E> =
+    Box<dyn for<'c> FnOnce(&'c mut dyn Conn) -> UnitFuture<'c, Result<T, E>> + Send>;
+
+struct TypedJob<T, E> {
+    work: Option<UnitFn<T, E>>,
+    result: Option<Result<T, E>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+}
+
+impl<T: Send + 'static, E: From<StoreError> + Send + 'static> Job for TypedJob<T, E> {
+    fn run<'c>(&'c mut self, conn: &'c mut dyn Conn) -> UnitFuture<'c, bool> {
+        Box::pin(async move {
+            let Some(work) = self.work.take() else {
+                return false;
+            };
+            let r = work(conn).await;
+            let keep = r.is_ok();
+            self.result = Some(r);
+            keep
+        })
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), StoreError>) {
+        let out = match (self.result, committed) {
+            // A unit that failed was rolled back to its savepoint: its own error stands.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (Some(Ok(_)), Err(e)) => Err(E::from(e)),
+            (None, Err(e)) => Err(E::from(e)),
+            (None, Ok(())) => Err(E::from(StoreError::Transition(
+                "unit of work did not run".into(),
+            ))),
+        };
+        // The caller may have gone away (its request was dropped); the writes stand anyway.
+        let _ = self.reply.send(out);
+    }
+}
+
+impl Db {
+    /// Runs `work` as a unit of work and returns its result once its writes are durable. On
+    /// error nothing of it is kept. See the module documentation.
+    pub async fn unit<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut dyn Conn) -> UnitFuture<'c, Result<T, E>> + Send + 'static,
+    {
+        match self.unit_writer() {
+            Some(writer) => {
+                let (reply, wait) = tokio::sync::oneshot::channel();
+                let job = TypedJob {
+                    work: Some(Box::new(work)),
+                    result: None,
+                    reply,
+                };
+                writer.submit(Box::new(job))?;
+                wait.await.map_err(|_| E::from(StoreError::WriterGone))?
+            }
+            None => self.unit_on_pool(work).await,
+        }
+    }
+
+    /// PostgreSQL (and any engine without a writer thread): the unit in a transaction of its own.
+    async fn unit_on_pool<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        E: From<StoreError>,
+        F: for<'c> FnOnce(&'c mut dyn Conn) -> UnitFuture<'c, Result<T, E>> + Send + 'static,
+    {
+        let mut tx = self.begin().await.map_err(E::from)?;
+        let out = work(&mut tx).await?;
+        tx.commit()
+            .await
+            .map_err(|e| E::from(StoreError::from(e)))?;
+        self.durable().await.map_err(E::from)?;
+        Ok(out)
+    }
+
+    fn unit_writer(&self) -> Option<&Arc<Writer>> {
+        self.lite_writer.as_ref()
+    }
+}

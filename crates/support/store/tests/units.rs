@@ -1,0 +1,142 @@
+//! Units of work on the engine of the test run: they commit together yet fail alone.
+
+use std::sync::Arc;
+
+use paycore_store::unit::{Conn, UnitFuture};
+use paycore_store::{testing, Db, StoreError, Value};
+
+async fn table(db: &Db) {
+    sqlx::raw_sql("CREATE TABLE unit_rows (k TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+        .execute(db.writer())
+        .await
+        .unwrap();
+}
+
+fn insert(
+    k: String,
+    n: i64,
+) -> impl for<'c> FnOnce(&'c mut dyn Conn) -> UnitFuture<'c, Result<i64, StoreError>> {
+    move |c| {
+        Box::pin(async move {
+            c.execute(
+                "INSERT INTO unit_rows (k, n) VALUES ($1, $2)",
+                &[Value::from(k.as_str()), n.into()],
+            )
+            .await?;
+            let row = c
+                .fetch_one("SELECT n + 1 AS m FROM unit_rows WHERE k = $1", &[k.into()])
+                .await?;
+            row.int("m")
+        })
+    }
+}
+
+async fn count(db: &Db) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM unit_rows")
+        .fetch_one(db.reader())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_units_all_commit_and_a_failing_one_leaves_the_others_whole() {
+    let t = testing::empty().await.unwrap();
+    table(&t).await;
+    let db = Arc::new(t.db.clone());
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..400i64 {
+        let db = db.clone();
+        // Every tenth unit repeats an earlier key: it fails on the unique key, alone.
+        let k = if i % 10 == 9 {
+            format!("k{}", i - 1)
+        } else {
+            format!("k{i}")
+        };
+        set.spawn(async move { (i, db.unit(insert(k, i)).await) });
+    }
+    let (mut ok, mut refused) = (0, 0);
+    while let Some(r) = set.join_next().await {
+        let (i, r) = r.unwrap();
+        match r {
+            Ok(m) => {
+                assert_eq!(m, i + 1, "a unit reads its own writes");
+                ok += 1;
+            }
+            Err(e) => {
+                // One of each pair that shares a key loses, whichever ran second.
+                assert!(e.is_unique_violation(), "{e}");
+                assert!(i % 10 >= 8, "unit {i} had a key of its own");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((ok, refused), (360, 40));
+    // What was answered is there, and nothing of the failed units is.
+    assert_eq!(count(&t).await, 360);
+}
+
+#[tokio::test]
+async fn a_unit_error_keeps_nothing_of_it() {
+    let t = testing::empty().await.unwrap();
+    table(&t).await;
+    let r: Result<(), StoreError> = t
+        .unit(|c| {
+            Box::pin(async move {
+                c.execute(
+                    "INSERT INTO unit_rows (k, n) VALUES ($1, $2)",
+                    &["a".into(), 1.into()],
+                )
+                .await?;
+                Err(StoreError::Corrupt("changed its mind".into()))
+            })
+        })
+        .await;
+    assert!(matches!(r, Err(StoreError::Corrupt(_))));
+    assert_eq!(count(&t).await, 0);
+    // Parameters: numbered ones may repeat and come in any order; NULL binds.
+    let row = t
+        .unit(|c| {
+            Box::pin(async move {
+                c.fetch_one(
+                    "SELECT $2 AS b, $1 AS a, $1 + $2 AS s, $3 AS z",
+                    &[2.into(), 40.into(), Value::NullInt],
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.int("a").unwrap(),
+            row.int("b").unwrap(),
+            row.int("s").unwrap()
+        ),
+        (2, 40, 42)
+    );
+    assert_eq!(row.opt_int("z").unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_unit_that_waits_for_something_else_is_refused_on_the_embedded_writer() {
+    let t = testing::empty().await.unwrap();
+    if t.engine() != paycore_store::Engine::Sqlite {
+        return;
+    }
+    table(&t).await;
+    let r: Result<(), StoreError> = t
+        .unit(|c| {
+            Box::pin(async move {
+                c.execute(
+                    "INSERT INTO unit_rows (k, n) VALUES ($1, $2)",
+                    &["a".into(), 1.into()],
+                )
+                .await?;
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                Ok(())
+            })
+        })
+        .await;
+    assert!(r.is_err(), "a unit awaiting a timer must not be kept");
+    assert_eq!(count(&t).await, 0);
+}
