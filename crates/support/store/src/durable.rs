@@ -2,7 +2,8 @@
 //! waiting for the disk, and whoever needs them durable waits for one fsync of the log that
 //! started after its commits. Every caller waiting when an fsync starts is served by it, so a
 //! hundred concurrent requests cost one disk flush, not a hundred — and nothing is answered or
-//! sent out before the commit it rests on is on disk.
+//! sent out before the commit it rests on is on disk. A failed fsync stops the process; it is
+//! never retried.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -70,15 +71,20 @@ impl Syncer {
                     let result = tokio::task::spawn_blocking(move || fsync(&wal))
                         .await
                         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+                    if let Err(e) = result {
+                        // The log may not be on disk, and a second fsync could report success
+                        // for pages the kernel already dropped: stop, and let recovery on
+                        // restart decide what was committed.
+                        tracing::error!(target: "error", error = %e, wal = %self.wal.display(),
+                            "fsync of the write-ahead log failed: stopping");
+                        std::process::abort();
+                    }
                     {
                         let mut s = self.lock();
                         s.running = false;
-                        if result.is_ok() {
-                            s.completed = s.completed.max(upto);
-                        }
+                        s.completed = s.completed.max(upto);
                     }
                     self.done.notify_waiters();
-                    result?;
                 }
             }
         }
