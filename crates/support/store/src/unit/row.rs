@@ -161,14 +161,14 @@ pub(crate) fn from_any(row: &AnyRow, names: &Arc<[String]>) -> Result<Row, Store
             values.push(Value::Null);
             continue;
         }
-        // The value's own type: SQLite gives expression columns no declared type.
-        let ty = raw.type_info().name().to_ascii_uppercase();
-        let ty = if ty == "NULL" {
-            col.type_info().name().to_ascii_uppercase()
-        } else {
-            ty
+        // The value's own type: SQLite gives expression columns no declared type. (sqlx's
+        // `Any` names its kinds in capitals: BIGINT, INTEGER, TEXT, BLOB, NULL, …)
+        let value_type = raw.type_info();
+        let ty = match value_type.name() {
+            "NULL" => col.type_info().name(),
+            t => t,
         };
-        values.push(if ty.contains("INT") || ty == "BOOLEAN" {
+        values.push(if ty.contains("INT") {
             Value::Int(row.try_get(i)?)
         } else if ty.contains("BLOB") || ty.contains("BYTEA") {
             Value::Blob(row.try_get(i)?)
