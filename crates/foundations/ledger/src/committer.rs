@@ -77,7 +77,7 @@ async fn writer(
             }
         }
         let (inputs, replies): (Vec<Input>, Vec<Reply>) = batch.drain(..).unzip();
-        match commit(&db, clock.as_ref(), &inputs, cache.as_ref()).await {
+        match commit(&db, clock.as_ref(), inputs.into(), cache.as_ref()).await {
             Ok(results) => {
                 for (reply, r) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(r));
@@ -102,13 +102,13 @@ async fn writer(
 pub async fn commit(
     db: &Db,
     clock: &dyn Clock,
-    inputs: &[Input],
+    inputs: Arc<[Input]>,
     cache: Option<&Arc<AccountCache>>,
 ) -> Result<Vec<PostResult>, LedgerError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (work, now, cache_in) = (inputs.to_vec(), clock.unix_millis(), cache.cloned());
+        let (work, now, cache_in) = (inputs.clone(), clock.unix_millis(), cache.cloned());
         let engine = db.engine();
         let result = db
             .unit(move |conn| {

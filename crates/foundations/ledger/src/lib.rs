@@ -500,7 +500,7 @@ impl Ledger {
     /// Posts a batch of vouchers in one transaction: the unit of work. One result per voucher.
     pub async fn post(&self, batch: Vec<Voucher>) -> Result<Vec<PostResult>, LedgerError> {
         let inputs: Vec<engine::Input> = batch.into_iter().map(engine::Input::Voucher).collect();
-        self.post_inputs(&inputs).await
+        self.post_inputs(inputs).await
     }
 
     /// Posts a batch inside the caller's transaction (business change + vouchers + outbox
@@ -522,7 +522,7 @@ impl Ledger {
     ) -> Result<Vec<PostResult>, LedgerError> {
         self.ready().await?;
         let inputs: Vec<engine::Input> = events.iter().map(|e| self.event_input(e)).collect();
-        self.post_inputs(&inputs).await
+        self.post_inputs(inputs).await
     }
 
     /// Business events inside the caller's transaction.
@@ -536,17 +536,21 @@ impl Ledger {
         engine::post_batch(tx, self.inner.db.engine(), &inputs, self.now()).await
     }
 
+    /// Posts `inputs` in batches of at most `MAX_BATCH`, each batch moved (not copied) into its
+    /// unit of work.
     pub(crate) async fn post_inputs(
         &self,
-        inputs: &[engine::Input],
+        mut inputs: Vec<engine::Input>,
     ) -> Result<Vec<PostResult>, LedgerError> {
         self.ready().await?;
         let mut out = Vec::with_capacity(inputs.len());
-        for chunk in inputs.chunks(engine::MAX_BATCH) {
+        while !inputs.is_empty() {
+            let rest = inputs.split_off(inputs.len().min(engine::MAX_BATCH));
+            let chunk = std::mem::replace(&mut inputs, rest);
             let r = committer::commit(
                 &self.inner.db,
                 self.inner.clock.as_ref(),
-                chunk,
+                chunk.into(),
                 self.inner.cache.as_ref(),
             )
             .await?;

@@ -39,6 +39,10 @@ pub enum StoreError {
     Commit(String),
     #[error("the database writer has stopped")]
     WriterGone,
+    /// A unit of work awaited something other than the database on the writer thread, or
+    /// panicked there.
+    #[error("a unit of work awaited something other than the database or panicked; nothing of it was kept")]
+    UnitAbandoned,
 }
 
 impl StoreError {
@@ -103,6 +107,15 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; 
 const SQLITE_GROUP_COMMIT_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
     PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;";
 
+/// The pragmas of every embedded connection (the sqlx pools and the writer thread's).
+pub(crate) fn sqlite_pragmas(group_commit: bool) -> &'static str {
+    if group_commit {
+        SQLITE_GROUP_COMMIT_PRAGMAS
+    } else {
+        SQLITE_PRAGMAS
+    }
+}
+
 impl Db {
     /// Opens `database_url` when given (`postgres://…`, or `sqlite://path`), else the embedded
     /// SQLite database `paycore.db` in `data_dir` (created if missing).
@@ -146,11 +159,7 @@ impl Db {
     /// `wal`: the write-ahead log to sync for group commit; without it every commit syncs.
     async fn open_sqlite_url(url: &str, wal: Option<PathBuf>) -> Result<Db, StoreError> {
         let opts = AnyConnectOptions::from_str(url)?;
-        let pragmas: &'static str = if wal.is_some() {
-            SQLITE_GROUP_COMMIT_PRAGMAS
-        } else {
-            SQLITE_PRAGMAS
-        };
+        let pragmas = sqlite_pragmas(wal.is_some());
         let pool = |max: u32| {
             AnyPoolOptions::new()
                 .max_connections(max)

@@ -91,7 +91,8 @@ impl Syncer {
     }
 }
 
-fn fsync(path: &Path) -> std::io::Result<()> {
+/// fsync of the log; a missing log has nothing to sync (its pages are in the database file).
+pub(crate) fn fsync(path: &Path) -> std::io::Result<()> {
     match std::fs::OpenOptions::new().read(true).open(path) {
         // fsync applies to the file, whichever descriptor asks for it.
         Ok(f) => f.sync_data(),

@@ -31,6 +31,14 @@ fn insert(
     }
 }
 
+async fn insert_a(c: &mut dyn Conn) -> Result<u64, StoreError> {
+    c.execute(
+        "INSERT INTO unit_rows (k, n) VALUES ($1, $2)",
+        &["a".into(), 1.into()],
+    )
+    .await
+}
+
 async fn count(db: &Db) -> i64 {
     sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM unit_rows")
         .fetch_one(db.reader())
@@ -82,11 +90,7 @@ async fn a_unit_error_keeps_nothing_of_it() {
     let r: Result<(), StoreError> = t
         .unit(|c| {
             Box::pin(async move {
-                c.execute(
-                    "INSERT INTO unit_rows (k, n) VALUES ($1, $2)",
-                    &["a".into(), 1.into()],
-                )
-                .await?;
+                insert_a(c).await?;
                 Err(StoreError::Corrupt("changed its mind".into()))
             })
         })
@@ -127,16 +131,28 @@ async fn a_unit_that_waits_for_something_else_is_refused_on_the_embedded_writer(
     let r: Result<(), StoreError> = t
         .unit(|c| {
             Box::pin(async move {
-                c.execute(
-                    "INSERT INTO unit_rows (k, n) VALUES ($1, $2)",
-                    &["a".into(), 1.into()],
-                )
-                .await?;
+                insert_a(c).await?;
                 tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                 Ok(())
             })
         })
         .await;
-    assert!(r.is_err(), "a unit awaiting a timer must not be kept");
+    assert!(
+        matches!(r, Err(StoreError::UnitAbandoned)),
+        "a unit awaiting a timer must be refused: {r:?}"
+    );
+    // A unit that panics is refused too, and the writer goes on serving the next ones.
+    let r: Result<(), StoreError> = t
+        .unit(|c| {
+            Box::pin(async move {
+                insert_a(c).await?;
+                panic!("a bug in a unit")
+            })
+        })
+        .await;
+    assert!(matches!(r, Err(StoreError::UnitAbandoned)), "{r:?}");
+    // Neither left its row.
     assert_eq!(count(&t).await, 0);
+    assert_eq!(t.unit(insert("b".into(), 1)).await.unwrap(), 2);
+    assert_eq!(count(&t).await, 1);
 }

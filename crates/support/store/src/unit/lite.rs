@@ -11,7 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
+
 use std::task::{Context, Poll, Waker};
+use tokio::sync::mpsc as queue;
 
 use rusqlite::types::ValueRef;
 
@@ -22,7 +24,8 @@ use crate::db::{Engine, StoreError};
 const GROUP_MAX: usize = 512;
 
 pub struct Writer {
-    queue: mpsc::SyncSender<Box<dyn Job>>,
+    /// Units waiting for the writer. Bounded: submitters wait (asynchronously) when it is full.
+    queue: queue::Sender<Box<dyn Job>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -31,7 +34,8 @@ impl std::fmt::Debug for Writer {
     }
 }
 
-/// After a commit: the units to answer, and whether their commit still needs an fsync.
+/// A group the writer has finished: its units, and how its transaction ended (`Ok`: committed,
+/// to be answered after the next fsync of the log).
 struct Committed {
     jobs: Vec<Box<dyn Job>>,
     result: Result<(), String>,
@@ -53,21 +57,30 @@ impl Writer {
             .name("paycore-checkpoint".into())
             .spawn(move || checkpointer(checkpoints, log, poked))
             .map_err(io_error)?;
-        let (queue, jobs) = mpsc::sync_channel::<Box<dyn Job>>(65_536);
+        let (queue, jobs) = queue::channel::<Box<dyn Job>>(65_536);
         let (done, committed) = mpsc::channel::<Committed>();
         std::thread::Builder::new()
             .name("paycore-sync".into())
             .spawn(move || syncer(wal, committed))
             .map_err(io_error)?;
+        // Inside the runtime's context a unit that touches a timer or a socket just stays
+        // pending (and is refused) instead of panicking for want of a reactor.
+        let runtime = tokio::runtime::Handle::try_current().ok();
         std::thread::Builder::new()
             .name("paycore-writer".into())
-            .spawn(move || writer(conn, jobs, done, poke))
+            .spawn(move || {
+                let _context = runtime.as_ref().map(|r| r.enter());
+                writer(conn, jobs, done, poke)
+            })
             .map_err(io_error)?;
         Ok(Writer { queue })
     }
 
-    pub(crate) fn submit(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
-        self.queue.send(job).map_err(|_| StoreError::WriterGone)
+    pub(crate) async fn submit(&self, job: Box<dyn Job>) -> Result<(), StoreError> {
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| StoreError::WriterGone)
     }
 }
 
@@ -80,12 +93,8 @@ fn io_error(e: std::io::Error) -> StoreError {
 
 fn open(file: &Path, group_commit: bool) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open(file).map_err(lite)?;
-    let sync = if group_commit { "NORMAL" } else { "FULL" };
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; \
-         PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"
-    ))
-    .map_err(lite)?;
+    conn.execute_batch(crate::db::sqlite_pragmas(group_commit))
+        .map_err(lite)?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
 }
@@ -103,11 +112,11 @@ pub(crate) fn lite(e: rusqlite::Error) -> StoreError {
 
 fn writer(
     mut conn: rusqlite::Connection,
-    jobs: mpsc::Receiver<Box<dyn Job>>,
+    mut jobs: queue::Receiver<Box<dyn Job>>,
     done: mpsc::Sender<Committed>,
     checkpoint: mpsc::SyncSender<()>,
 ) {
-    while let Ok(first) = jobs.recv() {
+    while let Some(first) = jobs.blocking_recv() {
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
             match jobs.try_recv() {
@@ -146,9 +155,11 @@ fn run_group(conn: &mut rusqlite::Connection, group: &mut [Box<dyn Job>]) -> Res
         conn.execute_batch("COMMIT")
     })();
     result.map_err(|e| {
-        // Nothing of the group is kept; the connection is ready for the next one.
+        // Nothing of the group is kept; the connection must be ready for the next one.
         if !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
+            if let Err(r) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(target: "error", error = %r, "rollback of a failed group failed");
+            }
         }
         e.to_string()
     })
@@ -156,13 +167,20 @@ fn run_group(conn: &mut rusqlite::Connection, group: &mut [Box<dyn Job>]) -> Res
 
 /// Polls a unit once. Everything a unit awaits on this thread is the database, which answers at
 /// once; a unit still pending after one poll waited for something else and is given up (its
-/// savepoint is rolled back).
+/// savepoint is rolled back). A unit that panics is given up the same way, so that it cannot
+/// take the writer — and every unit after it — down with it.
 fn poll_once<T>(mut fut: super::UnitFuture<'_, T>) -> Option<T> {
     let mut cx = Context::from_waker(Waker::noop());
-    match fut.as_mut().poll(&mut cx) {
-        Poll::Ready(v) => Some(v),
-        Poll::Pending => {
+    let polled =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+    match polled {
+        Ok(Poll::Ready(v)) => Some(v),
+        Ok(Poll::Pending) => {
             tracing::error!(target: "error", "a unit of work awaited something other than the database; rolled back");
+            None
+        }
+        Err(_) => {
+            tracing::error!(target: "error", "a unit of work panicked; rolled back");
             None
         }
     }
@@ -202,7 +220,7 @@ fn syncer(wal: Option<PathBuf>, committed: mpsc::Receiver<Committed>) {
         }
         if let Some(wal) = &wal {
             if groups.iter().any(|g| g.result.is_ok()) {
-                if let Err(e) = fsync(wal) {
+                if let Err(e) = crate::durable::fsync(wal) {
                     tracing::error!(target: "error", error = %e, wal = %wal.display(),
                         "fsync of the write-ahead log failed: stopping (the data may not be on disk)");
                     std::process::abort();
@@ -214,14 +232,6 @@ fn syncer(wal: Option<PathBuf>, committed: mpsc::Receiver<Committed>) {
                 job.finish(g.result.clone().map_err(StoreError::Commit));
             }
         }
-    }
-}
-
-fn fsync(path: &Path) -> std::io::Result<()> {
-    match std::fs::OpenOptions::new().read(true).open(path) {
-        Ok(f) => f.sync_data(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
     }
 }
 

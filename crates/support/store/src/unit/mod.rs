@@ -11,8 +11,6 @@
 //! polled once on the writer thread, and a unit that waits for anything but the database there
 //! is refused (it would stall every other writer).
 
-use std::sync::Arc;
-
 mod lite;
 mod row;
 mod sqlx_conn;
@@ -86,9 +84,8 @@ impl<T: Send + 'static, E: From<StoreError> + Send + 'static> Job for TypedJob<T
             (Some(Ok(v)), Ok(())) => Ok(v),
             (Some(Ok(_)), Err(e)) => Err(E::from(e)),
             (None, Err(e)) => Err(E::from(e)),
-            (None, Ok(())) => Err(E::from(StoreError::Transition(
-                "unit of work did not run".into(),
-            ))),
+            // Given up after one poll (see `lite::poll_once`), its savepoint rolled back.
+            (None, Ok(())) => Err(E::from(StoreError::UnitAbandoned)),
         };
         // The caller may have gone away (its request was dropped); the writes stand anyway.
         let _ = self.reply.send(out);
@@ -104,7 +101,7 @@ impl Db {
         E: From<StoreError> + Send + 'static,
         F: for<'c> FnOnce(&'c mut dyn Conn) -> UnitFuture<'c, Result<T, E>> + Send + 'static,
     {
-        match self.unit_writer() {
+        match &self.lite_writer {
             Some(writer) => {
                 let (reply, wait) = tokio::sync::oneshot::channel();
                 let job = TypedJob {
@@ -112,7 +109,7 @@ impl Db {
                     result: None,
                     reply,
                 };
-                writer.submit(Box::new(job))?;
+                writer.submit(Box::new(job)).await?;
                 wait.await.map_err(|_| E::from(StoreError::WriterGone))?
             }
             None => self.unit_on_pool(work).await,
@@ -132,9 +129,5 @@ impl Db {
             .map_err(|e| E::from(StoreError::from(e)))?;
         self.durable().await.map_err(E::from)?;
         Ok(out)
-    }
-
-    fn unit_writer(&self) -> Option<&Arc<Writer>> {
-        self.lite_writer.as_ref()
     }
 }

@@ -77,27 +77,24 @@ impl Row {
         Row { names, values }
     }
 
-    fn value(&self, name: &str) -> Result<(usize, &Value), StoreError> {
+    fn index(&self, name: &str) -> Result<usize, StoreError> {
         self.names
             .iter()
             .position(|n| n == name)
-            .and_then(|i| self.values.get(i).map(|v| (i, v)))
             .ok_or_else(|| StoreError::Corrupt(format!("no column {name}")))
     }
 
     pub fn int(&self, name: &str) -> Result<i64, StoreError> {
-        self.value(name).and_then(|(i, _)| self.int_at(i))
+        self.int_at(self.index(name)?)
     }
     pub fn opt_int(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        self.value(name).and_then(|(i, _)| self.opt_int_at(i))
+        self.opt_int_at(self.index(name)?)
     }
     pub fn text(&self, name: &str) -> Result<String, StoreError> {
-        self.value(name)
-            .and_then(|(i, _)| self.text_at(i).map(str::to_owned))
+        Ok(self.text_at(self.index(name)?)?.to_owned())
     }
     pub fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.value(name)
-            .and_then(|(i, _)| self.opt_text_at(i).map(|s| s.map(str::to_owned)))
+        Ok(self.opt_text_at(self.index(name)?)?.map(str::to_owned))
     }
 }
 
