@@ -68,10 +68,20 @@ pub(crate) async fn netbank_page(
     )))
 }
 
+/// The fields of the page's "Pay" form. Only described (the press of the button is what counts,
+/// the handler reads no field): a form body is a set of fields, which a bare string schema
+/// could not say.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct PayForm {
+    /// `pay`, the form's one button (not required: the press is what counts).
+    action: Option<String>,
+}
+
 /// The page's "Pay" form: the payer pays; the browser goes back to the platform's return URL.
 #[utoipa::path(post, path = "/sandbox/netbank/pay/{token}", tag = "sandbox",
     params(("token" = String, Path, description = "from the payment's next_action.url")),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "action=pay"),
+    request_body(content = PayForm, content_type = "application/x-www-form-urlencoded", description = "action=pay"),
     responses((status = 303, description = "back to the platform with the signed result"),
               (status = 200, description = "the result, when there is no return URL", content_type = "text/html", body = String)),
     operation_id = "sandbox_netbank_pay")]
