@@ -48,12 +48,12 @@ pub async fn sandbox_connectors(
             .map_err(|e| ChannelError::Internal(e.to_string()))?
             .public_part()
             .map_err(|e| ChannelError::Internal(e.to_string()))?;
-        out.push(Arc::new(SandboxConnector {
+        out.push(Arc::new(SandboxConnector::new(
             kind,
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url,
             keys,
-            http: http.clone(),
-        }));
+            http.clone(),
+        )));
     }
     Ok(out)
 }
@@ -63,6 +63,19 @@ pub struct SandboxConnector {
     base_url: String,
     keys: ChannelKeys,
     http: reqwest::Client,
+}
+
+impl SandboxConnector {
+    /// A connector of `kind` calling the sandbox at `base_url` with the platform's part of
+    /// the channel's keys.
+    pub fn new(kind: Kind, base_url: &str, keys: ChannelKeys, http: reqwest::Client) -> Self {
+        Self {
+            kind,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            keys,
+            http,
+        }
+    }
 }
 
 impl std::fmt::Debug for SandboxConnector {

@@ -13,6 +13,7 @@ pub mod behaviour;
 pub mod books;
 pub mod connector;
 mod controls;
+pub mod credentials;
 pub mod kind;
 pub mod notifier;
 mod pages;
@@ -34,9 +35,10 @@ use paycore_store::Db;
 pub use behaviour::{Behaviour, SettlementDifferences};
 pub use books::SandboxError;
 pub use connector::{sandbox_connectors, SandboxConnector, SandboxConnectorConfig};
+pub use credentials::{ChannelCredential, ChannelCredentials};
 pub use kind::Kind;
 pub use routing::{install_routing, sandbox_channel_config};
-pub use server::sandbox_router;
+pub use server::{sandbox_router, serve_standalone};
 pub use settlement::{parse_settlement_csv, SettlementLine};
 
 /// Channel names of the sandbox channels (the `code()` of their connectors).

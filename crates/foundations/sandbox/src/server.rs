@@ -52,6 +52,22 @@ pub fn sandbox_router(state: SandboxState) -> Router {
         .with_state(state)
 }
 
+/// Serves the sandbox on its own (`paycore sandbox`): its routes and `/healthz`, until
+/// `shutdown` resolves.
+pub async fn serve_standalone(
+    listener: tokio::net::TcpListener,
+    state: SandboxState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = sandbox_router(state).route(
+        "/healthz",
+        get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------------

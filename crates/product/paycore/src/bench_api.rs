@@ -7,7 +7,8 @@
 //! concurrent clients; each call creates and completes a payment (it answers `succeeded`). Then
 //! the same clients send the trivial signed `GET /v1/merchant` for as long: the ceiling of the
 //! same server stack (signature check, nonce, response signing), the baseline the payment rate
-//! is compared with in the same run.
+//! is compared with in the same run. The sandbox channels run in a `paycore sandbox` child
+//! process with a database of their own.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use paycore_merchant::{ContractTerms, Kyb, NewKey};
 use paycore_product::Product;
 use serde::Serialize;
 
+use crate::sandbox_cmd::SandboxProcess;
 use crate::testing::{Options, TestServer};
 
 /// What to run.
@@ -145,7 +147,12 @@ pub async fn run(cfg: &ApiBenchConfig) -> anyhow::Result<ApiBenchReport> {
         cfg.seconds > 0 && cfg.concurrency > 0 && cfg.merchants > 0,
         "--seconds, --concurrency and --merchants must be positive"
     );
+    // The sandbox channels run as a process of their own, with their own database, as real
+    // channels are remote: the server's store carries only the platform's work.
+    let exe = std::env::current_exe().context("the paycore executable")?;
+    let sandbox = SandboxProcess::spawn(&exe).await?;
     let server = TestServer::start_with(Options {
+        sandbox_channels: Some(sandbox.credentials.clone()),
         gateway: GatewayConfig {
             rate_per_second: 0,
             ..GatewayConfig::default()
@@ -197,6 +204,7 @@ pub async fn run(cfg: &ApiBenchConfig) -> anyhow::Result<ApiBenchReport> {
     )
     .await?;
     server.stop().await;
+    drop(sandbox);
     let share = if ceiling.per_second > 0.0 {
         payments.per_second / ceiling.per_second
     } else {

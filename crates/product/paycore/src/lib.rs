@@ -6,6 +6,7 @@ pub mod demo;
 pub mod ledger_cmd;
 pub mod logs;
 pub mod merchant_cmd;
+pub mod sandbox_cmd;
 pub mod serve;
 pub mod settings;
 pub mod testing;
@@ -63,6 +64,9 @@ pub struct Platform {
     /// unknown result and is queried back.
     pub channel_timeout: std::time::Duration,
     pub sandbox: bool,
+    /// In sandbox mode, a sandbox running as a process of its own (`paycore sandbox`) to call
+    /// instead of serving the sandbox channels in this server.
+    pub sandbox_channels: Option<paycore_sandbox::ChannelCredentials>,
 }
 
 impl Platform {
@@ -119,6 +123,7 @@ impl Platform {
             merchants,
             ledger,
             sandbox,
+            sandbox_channels: None,
         })
     }
 
@@ -146,25 +151,7 @@ impl Platform {
                 .await
                 .context("creating the first operator")?,
         };
-        let (sandbox, connectors) = if self.sandbox {
-            paycore_sandbox::install_routing(&self.db, self.clock.as_ref())
-                .await
-                .context("installing the sandbox channels")?;
-            let connectors = paycore_sandbox::sandbox_connectors(
-                base_url,
-                &self.db,
-                self.clock.as_ref(),
-                &paycore_sandbox::SandboxConnectorConfig {
-                    timeout: self.channel_timeout,
-                },
-            )
-            .await
-            .context("connecting the sandbox channels")?;
-            let state = SandboxState::new(self.db.clone(), self.clock.clone(), base_url);
-            (Some(state), connectors)
-        } else {
-            (None, Vec::new())
-        };
+        let (sandbox, connectors) = self.sandbox_channels(base_url).await?;
         let acquiring = Acquiring::new(paycore_acquiring::Parts {
             db: self.db.clone(),
             clock: self.clock.clone(),
@@ -207,6 +194,40 @@ impl Platform {
             config,
         });
         Ok((state, generated))
+    }
+}
+
+impl Platform {
+    /// The channels of sandbox mode: those of a remote sandbox when one is named, else the
+    /// sandbox served by this server at `base_url` (with its state). None outside sandbox mode.
+    async fn sandbox_channels(
+        &self,
+        base_url: &str,
+    ) -> anyhow::Result<(
+        Option<SandboxState>,
+        Vec<Arc<dyn paycore_channels::Connector>>,
+    )> {
+        if !self.sandbox {
+            return Ok((None, Vec::new()));
+        }
+        paycore_sandbox::install_routing(&self.db, self.clock.as_ref())
+            .await
+            .context("installing the sandbox channels")?;
+        let config = paycore_sandbox::SandboxConnectorConfig {
+            timeout: self.channel_timeout,
+        };
+        if let Some(remote) = &self.sandbox_channels {
+            let connectors = remote
+                .connectors(&config)
+                .context("connecting the remote sandbox channels")?;
+            return Ok((None, connectors));
+        }
+        let connectors =
+            paycore_sandbox::sandbox_connectors(base_url, &self.db, self.clock.as_ref(), &config)
+                .await
+                .context("connecting the sandbox channels")?;
+        let state = SandboxState::new(self.db.clone(), self.clock.clone(), base_url);
+        Ok((Some(state), connectors))
     }
 }
 

@@ -37,6 +37,9 @@ enum LogFormat {
 enum Command {
     /// Run the platform: open API, operator API, service endpoints.
     Serve(Box<ServeArgs>),
+    /// The sandbox channels as a process of their own, with their own database in the data
+    /// directory (or at --database-url); writes the platform's credentials to channels.json there.
+    Sandbox(paycore::sandbox_cmd::SandboxArgs),
     /// Apply the database migrations and exit.
     Migrate,
     /// Merchants: onboarding, status, keys, products.
@@ -146,7 +149,11 @@ async fn main() -> anyhow::Result<()> {
             paycore::serve::run(cli.db, *args).await
         }
         command => {
-            let digests = if matches!(command, Command::Bench { .. }) {
+            // A sandbox started by the benchmark logs no digest per request either.
+            let quiet = matches!(command, Command::Bench { .. })
+                || (matches!(command, Command::Sandbox(_))
+                    && std::env::var_os("RUST_LOG").is_none());
+            let digests = if quiet {
                 paycore::logs::Digests::Off
             } else {
                 paycore::logs::Digests::Stderr
@@ -160,6 +167,9 @@ async fn main() -> anyhow::Result<()> {
 async fn run(db: DbArgs, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => Ok(()),
+        Command::Sandbox(args) => {
+            paycore::sandbox_cmd::run(db.data_dir, db.database_url, args).await
+        }
         Command::Migrate => {
             let p = open(&db).await?;
             println!("database at the newest schema ({})", p.db.engine().as_str());

@@ -31,6 +31,11 @@ pub async fn run(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
         s.sandbox,
     )
     .await?;
+    if let Some(file) = &s.sandbox_channels {
+        p.sandbox_channels = Some(
+            paycore_sandbox::ChannelCredentials::read(file).map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+    }
     if let Some(steps) = &s.query_back_seconds {
         if steps.is_empty() || steps.contains(&0) {
             anyhow::bail!("--query-back-seconds needs positive numbers");
@@ -130,7 +135,7 @@ async fn finish<T>(task: &mut tokio::task::JoinHandle<T>, deadline: Instant) -> 
 }
 
 /// SIGINT (Ctrl-C) or SIGTERM; the moment it came.
-async fn shutdown_signal() -> Instant {
+pub(crate) async fn shutdown_signal() -> Instant {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

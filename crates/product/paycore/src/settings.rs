@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// [default: on with the embedded database, off with PostgreSQL].
     #[arg(long, env = "PAYCORE_SANDBOX")]
     pub sandbox: Option<bool>,
+    /// In sandbox mode, call the sandbox channels of a `paycore sandbox` process instead of
+    /// serving them here: the credentials file it wrote (its `channels.json`).
+    #[arg(long, env = "PAYCORE_SANDBOX_CHANNELS")]
+    pub sandbox_channels: Option<PathBuf>,
     /// Create (once) and print a demo merchant with keys, ready for a signed request.
     #[arg(long)]
     pub demo: bool,
@@ -73,6 +77,7 @@ pub struct FileSettings {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub sandbox: Option<bool>,
+    pub sandbox_channels: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
     pub rate_limit: Option<u32>,
     pub log_format: Option<String>,
@@ -101,6 +106,7 @@ pub struct ServeSettings {
     pub database_url: Option<String>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub sandbox: bool,
+    pub sandbox_channels: Option<PathBuf>,
     pub demo: bool,
     pub gateway: paycore_gateway::GatewayConfig,
 }
@@ -127,6 +133,14 @@ impl ServeSettings {
             .rate_limit
             .or(file.rate_limit)
             .unwrap_or(defaults.rate_per_second);
+        let sandbox = args
+            .sandbox
+            .or(file.sandbox)
+            .unwrap_or(database_url.is_none());
+        let sandbox_channels = args.sandbox_channels.or(file.sandbox_channels);
+        if sandbox_channels.is_some() && !sandbox {
+            anyhow::bail!("--sandbox-channels needs sandbox mode");
+        }
         Ok(ServeSettings {
             query_back_seconds: args.query_back_seconds.or(file.query_back_seconds),
             public_url: args.public_url.or(file.public_url),
@@ -134,10 +148,8 @@ impl ServeSettings {
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| "127.0.0.1:8080".into()),
-            sandbox: args
-                .sandbox
-                .or(file.sandbox)
-                .unwrap_or(database_url.is_none()),
+            sandbox,
+            sandbox_channels,
             data_dir,
             database_url,
             tls,

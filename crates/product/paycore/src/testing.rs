@@ -29,6 +29,8 @@ pub struct Options {
     pub gateway: GatewayConfig,
     pub tls: Option<TlsFiles>,
     pub sandbox: bool,
+    /// A sandbox of its own to call (see `paycore sandbox`) instead of the in-process one.
+    pub sandbox_channels: Option<paycore_sandbox::ChannelCredentials>,
     /// Run the background workers (notifications, query-back, expiry); tests that drive the
     /// jobs themselves turn them off.
     pub workers: bool,
@@ -43,6 +45,7 @@ impl Default for Options {
             gateway: GatewayConfig::default(),
             tls: None,
             sandbox: true,
+            sandbox_channels: None,
             workers: true,
             acquiring: Default::default(),
             channel_timeout: std::time::Duration::from_secs(10),
@@ -76,6 +79,7 @@ impl TestServer {
         let mut platform = Platform::with_db(db.db.clone(), &db.dir, opts.clock, opts.sandbox)?;
         platform.acquiring_config = opts.acquiring;
         platform.channel_timeout = opts.channel_timeout;
+        platform.sandbox_channels = opts.sandbox_channels;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let scheme = if opts.tls.is_some() { "https" } else { "http" };

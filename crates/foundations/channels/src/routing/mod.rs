@@ -412,7 +412,9 @@ impl Router {
                 .admit(round.now_ms, &round.strategy.health);
         }
         candidates.sort_by(|a, b| a.channel.cmp(&b.channel));
-        tracing::info!(target: "detail", merchant_id = %ctx.merchant_id, product = %ctx.product,
+        // Per payment, so debug: the payment's digest line (step 2.route) already names the
+        // channel and its reasons; this adds every candidate, for diagnosis.
+        tracing::debug!(target: "detail", merchant_id = %ctx.merchant_id, product = %ctx.product,
             amount = %ctx.amount, channel = %cfg.channel, ?reasons,
             candidates = ?candidates.iter().map(|c| format!("{}: {}", c.channel, c.detail)).collect::<Vec<_>>(),
             "route: channel chosen");

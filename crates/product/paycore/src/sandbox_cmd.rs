@@ -1,0 +1,194 @@
+//! `paycore sandbox`: the sandbox channels as a process of their own, with their own database —
+//! as real channels are remote. It serves the channels' APIs, pages and controls under
+//! `/sandbox/…` (and `/healthz`), sends their notifications, and writes the platform's
+//! credentials (base URL, shared secrets, public keys) to `channels.json` in its data directory,
+//! readable by its owner only. A platform started with `--sandbox-channels <that file>` talks to
+//! it instead of serving the sandbox itself.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use paycore_kernel::{Clock, SystemClock};
+use paycore_sandbox::{ChannelCredentials, SandboxState};
+use paycore_store::Db;
+
+/// The file the sandbox writes its credentials to, in its data directory.
+pub const CREDENTIALS_FILE: &str = "channels.json";
+
+#[derive(Args, Debug, Clone)]
+pub struct SandboxArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "PAYCORE_SANDBOX_LISTEN", default_value = "127.0.0.1:9100")]
+    pub listen: String,
+    /// The URL the sandbox is reached at (its pay pages, and the platform's calls)
+    /// [default: http://<listen address>].
+    #[arg(long, env = "PAYCORE_SANDBOX_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+/// The sandbox's own tables: the store's and the sandbox's.
+const SCHEMA: [&paycore_store::migrate::Schema; 2] =
+    [&paycore_store::migrate::SCHEMA, &paycore_sandbox::SCHEMA];
+
+/// A running sandbox server.
+pub struct SandboxServer {
+    pub addr: SocketAddr,
+    pub state: SandboxState,
+    pub credentials: ChannelCredentials,
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens the sandbox's database in `data_dir` (or at `database_url`), migrated.
+pub async fn open_db(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let db = Db::open(data_dir, database_url)
+        .await
+        .context("opening the sandbox database")?;
+    paycore_store::migrate::run(&db, &SCHEMA)
+        .await
+        .context("migrating the sandbox database")?;
+    Ok(db)
+}
+
+/// Starts serving on `listener` until `shutdown` resolves.
+pub async fn start(
+    listener: tokio::net::TcpListener,
+    db: Db,
+    clock: Arc<dyn Clock>,
+    public_url: Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<SandboxServer> {
+    let addr = listener.local_addr()?;
+    let base_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let state = SandboxState::new(db, clock, base_url);
+    let credentials = ChannelCredentials::of(&state)
+        .await
+        .context("the sandbox channels' keys")?;
+    let task = tokio::spawn(paycore_sandbox::serve_standalone(
+        listener,
+        state.clone(),
+        shutdown,
+    ));
+    Ok(SandboxServer {
+        addr,
+        state,
+        credentials,
+        task,
+    })
+}
+
+/// `paycore sandbox`: serves until SIGINT or SIGTERM.
+pub async fn run(
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    args: SandboxArgs,
+) -> anyhow::Result<()> {
+    let db = open_db(&data_dir, database_url.as_deref()).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let server = start(
+        listener,
+        db.clone(),
+        Arc::new(SystemClock),
+        args.public_url,
+        async {
+            crate::serve::shutdown_signal().await;
+        },
+    )
+    .await?;
+    let file = data_dir.join(CREDENTIALS_FILE);
+    server
+        .credentials
+        .write(&file)
+        .with_context(|| format!("writing {}", file.display()))?;
+    tracing::info!(target: "detail", listen = %server.addr,
+        base_url = %server.credentials.base_url, credentials = %file.display(),
+        "paycore sandbox serving");
+    eprintln!(
+        "Sandbox channels at {} — start the platform with --sandbox-channels {}",
+        server.credentials.base_url,
+        file.display()
+    );
+    let ended = server.task.await;
+    server.state.stop();
+    if let Err(e) = db.durable().await {
+        tracing::error!(target: "error", code = "STOP_SYNC", message = %e);
+    }
+    db.close().await;
+    ended.context("sandbox server task")?.context("serving")
+}
+
+/// A `paycore sandbox` child process on a loopback port of its choosing, with a fresh data
+/// directory; killed and its directory removed when dropped. For the API benchmark and tests.
+pub struct SandboxProcess {
+    child: tokio::process::Child,
+    dir: PathBuf,
+    pub credentials: ChannelCredentials,
+}
+
+impl SandboxProcess {
+    /// Starts `exe sandbox` and waits until it has written its credentials and answers.
+    pub async fn spawn(exe: &Path) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "paycore-sandbox-{}-{}",
+            std::process::id(),
+            paycore_kernel::crypto::random_token(8)?
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let child = tokio::process::Command::new(exe)
+            .arg("sandbox")
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .env_remove("PAYCORE_DATABASE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {} sandbox", exe.display()))?;
+        let mut me = Self {
+            child,
+            dir,
+            credentials: ChannelCredentials {
+                base_url: String::new(),
+                channels: Vec::new(),
+            },
+        };
+        me.credentials = me.wait_ready().await?;
+        Ok(me)
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<ChannelCredentials> {
+        let file = self.dir.join(CREDENTIALS_FILE);
+        let http = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::bail!("the sandbox process ended at start-up: {status}");
+            }
+            if let Ok(creds) = ChannelCredentials::read(&file) {
+                let health = format!("{}/healthz", creds.base_url);
+                if http
+                    .get(&health)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
+                    return Ok(creds);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("the sandbox process did not become ready within 30 s")
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
