@@ -1,5 +1,6 @@
 //! Sandbox channels (沙箱渠道): real HTTP counterparts of a net-bank, two wallets, a carrier and a
-//! quick-pay bank, served by paycore itself under `/sandbox`. Each speaks its own wire format,
+//! quick-pay bank, served under `/sandbox` by paycore itself or by a process of their own
+//! ([`serve_standalone`], with [`ChannelCredentials`] for the platform). Each speaks its own wire format,
 //! signs with its own key, keeps its own books (`sandbox_*` tables), sends async notifications
 //! with retries, produces daily settlement files, and can be told to misbehave.
 //!
