@@ -201,4 +201,24 @@ mod tests {
         );
         assert!(toml::from_str::<FileSettings>("typo = 1").is_err());
     }
+
+    #[test]
+    fn a_remote_sandbox_needs_sandbox_mode() {
+        let cli =
+            Cli::try_parse_from(["t", "--sandbox-channels", "/tmp/sb/channels.json"]).unwrap();
+        let s = ServeSettings::resolve(cli.db, cli.serve, FileSettings::default()).unwrap();
+        assert_eq!(
+            s.sandbox_channels,
+            Some(PathBuf::from("/tmp/sb/channels.json"))
+        );
+        let cli = Cli::try_parse_from([
+            "t",
+            "--sandbox",
+            "false",
+            "--sandbox-channels",
+            "/tmp/sb/channels.json",
+        ])
+        .unwrap();
+        assert!(ServeSettings::resolve(cli.db, cli.serve, FileSettings::default()).is_err());
+    }
 }
