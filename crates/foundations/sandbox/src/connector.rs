@@ -20,6 +20,16 @@ pub struct SandboxConnectorConfig {
     pub timeout: Duration,
 }
 
+impl SandboxConnectorConfig {
+    /// The HTTP client the connectors share, with the per-call timeout.
+    pub(crate) fn client(&self) -> Result<reqwest::Client, ChannelError> {
+        reqwest::Client::builder()
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| ChannelError::Internal(e.to_string()))
+    }
+}
+
 impl Default for SandboxConnectorConfig {
     fn default() -> Self {
         Self {
@@ -37,10 +47,7 @@ pub async fn sandbox_connectors(
     clock: &dyn Clock,
     config: &SandboxConnectorConfig,
 ) -> Result<Vec<Arc<dyn Connector>>, ChannelError> {
-    let http = reqwest::Client::builder()
-        .timeout(config.timeout)
-        .build()
-        .map_err(|e| ChannelError::Internal(e.to_string()))?;
+    let http = config.client()?;
     let mut out: Vec<Arc<dyn Connector>> = Vec::new();
     for kind in Kind::ALL {
         let keys = books::ensure_keys(db, clock, kind)

@@ -29,7 +29,7 @@ pub struct ChannelCredentials {
     pub channels: Vec<ChannelCredential>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelCredential {
     /// The channel's code (`sandbox-quickpay`, …).
@@ -38,6 +38,17 @@ pub struct ChannelCredential {
     pub shared_secret: String,
     /// The channel's Ed25519 public key (PEM), for the channels that sign with one.
     pub public_key_pem: Option<String>,
+}
+
+/// Without the shared secret: credentials may be logged by `{:?}`, the secret never.
+impl std::fmt::Debug for ChannelCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelCredential")
+            .field("channel", &self.channel)
+            .field("shared_secret", &"***")
+            .field("public_key_pem", &self.public_key_pem)
+            .finish()
+    }
 }
 
 impl ChannelCredentials {
@@ -82,8 +93,13 @@ impl ChannelCredentials {
         let tmp = path.with_extension("tmp");
         {
             use std::io::Write;
+            // A leftover temporary file may have other permissions: start from a new one.
+            match std::fs::remove_file(&tmp) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
             let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
+            opts.write(true).create_new(true);
             #[cfg(unix)]
             {
                 use std::os::unix::fs::OpenOptionsExt;
@@ -103,10 +119,7 @@ impl ChannelCredentials {
         config: &SandboxConnectorConfig,
     ) -> Result<Vec<Arc<dyn Connector>>, ChannelError> {
         let bad = |m: String| ChannelError::Internal(format!("sandbox channels file: {m}"));
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| ChannelError::Internal(e.to_string()))?;
+        let http = config.client()?;
         let mut out: Vec<Arc<dyn Connector>> = Vec::new();
         for kind in Kind::ALL {
             let mut named = self.channels.iter().filter(|c| c.channel == kind.code());
@@ -188,6 +201,7 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o077, 0, "readable by its owner only");
         }
+        assert!(!format!("{:?}", creds()).contains(&B64.encode(b"secret")));
         assert!(
             ChannelCredentials::from_json("{\"base_url\":\"ftp://x\",\"channels\":[]}").is_err()
         );

@@ -151,7 +151,7 @@ impl Platform {
                 .await
                 .context("creating the first operator")?,
         };
-        let (sandbox, connectors) = self.sandbox_channels(base_url).await?;
+        let (sandbox, connectors) = self.sandbox_connectors(base_url).await?;
         let acquiring = Acquiring::new(paycore_acquiring::Parts {
             db: self.db.clone(),
             clock: self.clock.clone(),
@@ -200,7 +200,7 @@ impl Platform {
 impl Platform {
     /// The channels of sandbox mode: those of a remote sandbox when one is named, else the
     /// sandbox served by this server at `base_url` (with its state). None outside sandbox mode.
-    async fn sandbox_channels(
+    async fn sandbox_connectors(
         &self,
         base_url: &str,
     ) -> anyhow::Result<(

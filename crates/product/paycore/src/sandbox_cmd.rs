@@ -5,13 +5,12 @@
 //! readable by its owner only. A platform started with `--sandbox-channels <that file>` talks to
 //! it instead of serving the sandbox itself.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use paycore_kernel::{Clock, SystemClock};
+use paycore_kernel::SystemClock;
 use paycore_sandbox::{ChannelCredentials, SandboxState};
 use paycore_store::Db;
 
@@ -33,16 +32,8 @@ pub struct SandboxArgs {
 const SCHEMA: [&paycore_store::migrate::Schema; 2] =
     [&paycore_store::migrate::SCHEMA, &paycore_sandbox::SCHEMA];
 
-/// A running sandbox server.
-pub struct SandboxServer {
-    pub addr: SocketAddr,
-    pub state: SandboxState,
-    pub credentials: ChannelCredentials,
-    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
 /// Opens the sandbox's database in `data_dir` (or at `database_url`), migrated.
-pub async fn open_db(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Db> {
+async fn open_db(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Db> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let db = Db::open(data_dir, database_url)
@@ -54,34 +45,8 @@ pub async fn open_db(data_dir: &Path, database_url: Option<&str>) -> anyhow::Res
     Ok(db)
 }
 
-/// Starts serving on `listener` until `shutdown` resolves.
-pub async fn start(
-    listener: tokio::net::TcpListener,
-    db: Db,
-    clock: Arc<dyn Clock>,
-    public_url: Option<String>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<SandboxServer> {
-    let addr = listener.local_addr()?;
-    let base_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
-    let state = SandboxState::new(db, clock, base_url);
-    let credentials = ChannelCredentials::of(&state)
-        .await
-        .context("the sandbox channels' keys")?;
-    let task = tokio::spawn(paycore_sandbox::serve_standalone(
-        listener,
-        state.clone(),
-        shutdown,
-    ));
-    Ok(SandboxServer {
-        addr,
-        state,
-        credentials,
-        task,
-    })
-}
-
-/// `paycore sandbox`: serves until SIGINT or SIGTERM.
+/// `paycore sandbox`: serves until SIGINT or SIGTERM. The credentials file is written once the
+/// listener is bound (with the port it got), before the first request is served.
 pub async fn run(
     data_dir: PathBuf,
     database_url: Option<String>,
@@ -91,36 +56,33 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let server = start(
-        listener,
-        db.clone(),
-        Arc::new(SystemClock),
-        args.public_url,
-        async {
-            crate::serve::shutdown_signal().await;
-        },
-    )
-    .await?;
+    let addr = listener.local_addr()?;
+    let base_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
+    let state = SandboxState::new(db.clone(), Arc::new(SystemClock), base_url);
+    let credentials = ChannelCredentials::of(&state)
+        .await
+        .context("the sandbox channels' keys")?;
     let file = data_dir.join(CREDENTIALS_FILE);
-    server
-        .credentials
+    credentials
         .write(&file)
         .with_context(|| format!("writing {}", file.display()))?;
-    tracing::info!(target: "detail", listen = %server.addr,
-        base_url = %server.credentials.base_url, credentials = %file.display(),
-        "paycore sandbox serving");
+    tracing::info!(target: "detail", listen = %addr, base_url = %credentials.base_url,
+        credentials = %file.display(), "paycore sandbox serving");
     eprintln!(
         "Sandbox channels at {} — start the platform with --sandbox-channels {}",
-        server.credentials.base_url,
+        credentials.base_url,
         file.display()
     );
-    let ended = server.task.await;
-    server.state.stop();
+    let served = paycore_sandbox::serve_standalone(listener, state.clone(), async {
+        crate::serve::shutdown_signal().await;
+    })
+    .await;
+    state.stop();
     if let Err(e) = db.durable().await {
         tracing::error!(target: "error", code = "STOP_SYNC", message = %e);
     }
     db.close().await;
-    ended.context("sandbox server task")?.context("serving")
+    served.context("serving")
 }
 
 /// A `paycore sandbox` child process on a loopback port of its choosing, with a fresh data
@@ -150,6 +112,8 @@ impl SandboxProcess {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {} sandbox", exe.display()))?;
+        // Made before waiting, so that a start that fails still kills the child and removes
+        // its directory (on drop).
         let mut me = Self {
             child,
             dir,

@@ -32,9 +32,7 @@ pub async fn run(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
     if let Some(file) = &s.sandbox_channels {
-        p.sandbox_channels = Some(
-            paycore_sandbox::ChannelCredentials::read(file).map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
+        p.sandbox_channels = Some(paycore_sandbox::ChannelCredentials::read(file)?);
     }
     if let Some(steps) = &s.query_back_seconds {
         if steps.is_empty() || steps.contains(&0) {

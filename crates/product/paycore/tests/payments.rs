@@ -212,13 +212,7 @@ async fn wallet_qr_payments_complete_by_notification_and_query() {
         let p = r.json();
         assert_eq!(p["next_action"]["type"], "qr_code", "{p}");
         let code = p["next_action"]["code"].as_str().unwrap();
-        let paid = http()
-            .post(format!("{}/sandbox/wallets/{wallet}/pay", s.base_url))
-            .json(&json!({"code": code}))
-            .send()
-            .await
-            .unwrap();
-        assert!(paid.status().is_success(), "{}", paid.text().await.unwrap());
+        pay_code(&s.base_url, wallet, code).await;
         let id = p["id"].as_str().unwrap().to_string();
         eventually("the wallet's notification", || async {
             get_payment(&s, &m, &id).await["status"] == "succeeded"

@@ -50,22 +50,10 @@ async fn a_separate_sandbox_charges_notifies_and_refunds() {
         .await
         .json();
     let code = p["next_action"]["code"].as_str().unwrap();
-    let paid = http()
-        .post(format!(
-            "{}/sandbox/wallets/alipay/pay",
-            sandbox.credentials.base_url
-        ))
-        .json(&json!({"code": code}))
-        .send()
-        .await
-        .unwrap();
-    assert!(paid.status().is_success(), "{}", paid.text().await.unwrap());
+    pay_code(&sandbox.credentials.base_url, "alipay", code).await;
     let id = p["id"].as_str().unwrap().to_string();
     eventually("the remote wallet's notification", || async {
-        send(&s, &m, "GET", &format!("/v1/payments/{id}"), b"")
-            .await
-            .json()["status"]
-            == "succeeded"
+        status_of(&s, &m, &format!("/v1/payments/{id}")).await == "succeeded"
     })
     .await;
     // A refund through the remote channel.
@@ -75,10 +63,7 @@ async fn a_separate_sandbox_charges_notifies_and_refunds() {
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let rid = r.json()["id"].as_str().unwrap().to_string();
     eventually("the refund", || async {
-        send(&s, &m, "GET", &format!("/v1/refunds/{rid}"), b"")
-            .await
-            .json()["status"]
-            == "succeeded"
+        status_of(&s, &m, &format!("/v1/refunds/{rid}")).await == "succeeded"
     })
     .await;
     // The sandbox keeps its own books: the platform's database has none of its orders.

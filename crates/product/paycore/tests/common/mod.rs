@@ -306,6 +306,22 @@ where
     panic!("timed out waiting for {what}");
 }
 
+/// The payer pays a wallet's QR `code` on the sandbox served at `sandbox_url`.
+pub async fn pay_code(sandbox_url: &str, wallet: &str, code: &str) {
+    let paid = http()
+        .post(format!("{sandbox_url}/sandbox/wallets/{wallet}/pay"))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert!(paid.status().is_success(), "{}", paid.text().await.unwrap());
+}
+
+/// The status of the merchant's object at `path` (`/v1/payments/{id}`, `/v1/refunds/{id}`).
+pub async fn status_of(s: &TestServer, m: &Merchant, path: &str) -> Value {
+    send(s, m, "GET", path, b"").await.json()["status"].clone()
+}
+
 /// A paid ALIPAY payment of `amount`.
 pub async fn paid(s: &TestServer, m: &Merchant, no: &str, amount: i64) -> String {
     let r = send(s, m, "POST", "/v1/payments", json!({"out_trade_no": no, "amount": amount, "currency": "CNY", "subject": "x", "product": "ALIPAY"}).to_string().as_bytes()).await;
@@ -315,19 +331,10 @@ pub async fn paid(s: &TestServer, m: &Merchant, no: &str, amount: i64) -> String
         .as_str()
         .expect("qr code")
         .to_string();
-    let paid = http()
-        .post(format!("{}/sandbox/wallets/alipay/pay", s.base_url))
-        .json(&json!({"code": code}))
-        .send()
-        .await
-        .unwrap();
-    assert!(paid.status().is_success());
+    pay_code(&s.base_url, "alipay", &code).await;
     let id = p["id"].as_str().unwrap().to_string();
     eventually("payment success", || async {
-        send(s, m, "GET", &format!("/v1/payments/{id}"), b"")
-            .await
-            .json()["status"]
-            == "succeeded"
+        status_of(s, m, &format!("/v1/payments/{id}")).await == "succeeded"
     })
     .await;
     id
