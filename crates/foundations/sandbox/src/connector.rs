@@ -125,7 +125,7 @@ impl From<CallError> for ChannelError {
 }
 
 impl CallError {
-    /// The outcome of a money-moving call that got no usable answer.
+    /// A payment that got this answer charged nobody: another channel may take it.
     fn certainly_not_processed(&self) -> bool {
         matches!(self, CallError::NotSent(_) | CallError::Rejected(_))
     }
@@ -401,14 +401,11 @@ impl Connector for SandboxConnector {
         if let Some(u) = &req.notify_url {
             f.insert("notify_url".into(), u.clone());
         }
+        // A refund has no other channel to go to: one the channel never received (refused
+        // connection, a platform stopping) is not a failure but a refund still to send, and the
+        // query-back sends it again. Only the channel's own answer fails it.
         let r = match self.call("refund", f).await {
             Ok(r) => r,
-            Err(e) if e.certainly_not_processed() => {
-                return Ok(RefundOutcome::Failed {
-                    code: CHANNEL_UNAVAILABLE.into(),
-                    message: e.reason(),
-                })
-            }
             Err(e) => return Ok(RefundOutcome::Unknown { reason: e.reason() }),
         };
         Ok(match Self::code_of(&r) {
@@ -452,14 +449,9 @@ impl Connector for SandboxConnector {
     async fn cancel(&self, req: &CancelRequest) -> Result<CancelOutcome, ChannelError> {
         let mut f = Fields::new();
         f.insert("attempt_id".into(), req.attempt_id.to_string());
+        // As a refund: a cancel the channel never received is sent again, not failed.
         let r = match self.call("cancel", f).await {
             Ok(r) => r,
-            Err(e) if e.certainly_not_processed() => {
-                return Ok(CancelOutcome::Failed {
-                    code: CHANNEL_UNAVAILABLE.into(),
-                    message: e.reason(),
-                })
-            }
             Err(e) => return Ok(CancelOutcome::Unknown { reason: e.reason() }),
         };
         Ok(match (Self::code_of(&r), get(&r, "status")) {

@@ -102,16 +102,7 @@ impl SandboxProcess {
             paycore_kernel::crypto::random_token(8)?
         ));
         std::fs::create_dir_all(&dir)?;
-        let child = tokio::process::Command::new(exe)
-            .arg("sandbox")
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&dir)
-            .env_remove("PAYCORE_DATABASE_URL")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {} sandbox", exe.display()))?;
+        let child = Self::start(exe, &dir, "127.0.0.1:0")?;
         // Made before waiting, so that a start that fails still kills the child and removes
         // its directory (on drop).
         let mut me = Self {
@@ -124,6 +115,41 @@ impl SandboxProcess {
         };
         me.credentials = me.wait_ready().await?;
         Ok(me)
+    }
+
+    fn start(exe: &Path, dir: &Path, listen: &str) -> anyhow::Result<tokio::process::Child> {
+        tokio::process::Command::new(exe)
+            .arg("sandbox")
+            .args(["--listen", listen, "--data-dir"])
+            .arg(dir)
+            .env_remove("PAYCORE_DATABASE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {} sandbox", exe.display()))
+    }
+
+    /// Kills the process (as a channel that goes away does) and waits until it has gone: from
+    /// then on its port refuses connections.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().await.context("killing the sandbox")
+    }
+
+    /// Starts the sandbox again on the same address, with the same database and keys.
+    pub async fn restart(&mut self, exe: &Path) -> anyhow::Result<()> {
+        let listen = self
+            .credentials
+            .base_url
+            .strip_prefix("http://")
+            .context("the sandbox's address")?
+            .to_string();
+        self.kill().await?;
+        // Removed so that readiness waits for the new process's own file.
+        let _ = std::fs::remove_file(self.dir.join(CREDENTIALS_FILE));
+        self.child = Self::start(exe, &self.dir, &listen)?;
+        self.credentials = self.wait_ready().await?;
+        Ok(())
     }
 
     async fn wait_ready(&mut self) -> anyhow::Result<ChannelCredentials> {

@@ -74,3 +74,68 @@ async fn a_separate_sandbox_charges_notifies_and_refunds() {
     assert_eq!(rows, 0);
     s.stop().await;
 }
+
+/// A refund and a cancel the channel never received (it is down) are not failed: they stay
+/// `processing` and the query-back sends them again once the channel is back.
+#[tokio::test]
+async fn refunds_and_cancels_wait_for_a_channel_that_is_down() {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_paycore"));
+    let mut sandbox = SandboxProcess::spawn(exe).await.unwrap();
+    let mut o = Options {
+        sandbox_channels: Some(sandbox.credentials.clone()),
+        ..Options::default()
+    };
+    o.acquiring.query_back.steps_ms = vec![100, 200, 400];
+    o.acquiring.query_back.then_every_ms = 400;
+    let s = TestServer::start_with(o).await.unwrap();
+    let m = merchant(&s, "HMAC-SHA256").await;
+    let (st, _) = admin(
+        &s,
+        "POST",
+        &format!("/admin/v1/merchants/{}/products", m.merchant_id),
+        Some(json!({"product": "QUICK_PAY", "fee_rate_bps": 60})),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let mut paid = Vec::new();
+    for n in 1..=2 {
+        let body = json!({"out_trade_no": format!("DOWN-{n}"), "amount": 1000, "currency": "CNY", "subject": "x", "product": "QUICK_PAY"});
+        let r = send(&s, &m, "POST", "/v1/payments", body.to_string().as_bytes()).await;
+        assert_eq!(r.json()["status"], "succeeded", "{}", r.json());
+        paid.push(r.json()["id"].as_str().unwrap().to_string());
+    }
+    sandbox.kill().await.unwrap();
+    let body = json!({"payment_id": paid[0], "out_refund_no": "DOWN-R", "amount": 400, "reason": "returned"});
+    let r = send(&s, &m, "POST", "/v1/refunds", body.to_string().as_bytes()).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["status"], "processing", "{}", r.json());
+    let rid = r.json()["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/payments/{}/cancel", paid[1]);
+    let c = send(&s, &m, "POST", &path, b"{}").await;
+    assert_eq!(
+        (c.status, c.code().as_str()),
+        (503, "CHANNEL_UNAVAILABLE"),
+        "{}",
+        String::from_utf8_lossy(&c.body)
+    );
+    // Several query-back rounds against the dead channel change nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        status_of(&s, &m, &format!("/v1/refunds/{rid}")).await,
+        "processing"
+    );
+    assert_eq!(
+        status_of(&s, &m, &format!("/v1/payments/{}", paid[1])).await,
+        "succeeded"
+    );
+    sandbox.restart(exe).await.unwrap();
+    eventually("the refund, sent again", || async {
+        status_of(&s, &m, &format!("/v1/refunds/{rid}")).await == "succeeded"
+    })
+    .await;
+    eventually("the cancel, sent again", || async {
+        status_of(&s, &m, &format!("/v1/payments/{}", paid[1])).await == "canceled"
+    })
+    .await;
+    s.stop().await;
+}
