@@ -3,7 +3,7 @@
 //! came. Operators read them at `/admin/v1/alerts`.
 
 use paycore_kernel::named;
-use paycore_store::{Row, Tx};
+use paycore_store::{Conn, Row};
 
 use crate::error::{stored, AcquiringError};
 use crate::Acquiring;
@@ -61,22 +61,23 @@ impl Acquiring {
     /// Records an alert with the change it is about.
     pub(crate) async fn alert_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         channel: &str,
         kind: AlertKind,
         attempt_id: Option<&str>,
         detail: &str,
     ) -> Result<(), AcquiringError> {
-        sqlx::query(
+        tx.execute(
             "INSERT INTO channel_alerts (channel, kind, attempt_id, detail, at)
              VALUES ($1, $2, $3, $4, $5)",
+            &[
+                channel.into(),
+                kind.as_str().into(),
+                attempt_id.into(),
+                detail.into(),
+                self.now().into(),
+            ],
         )
-        .bind(channel)
-        .bind(kind.as_str())
-        .bind(attempt_id)
-        .bind(detail)
-        .bind(self.now())
-        .execute(&mut **tx)
         .await?;
         tracing::warn!(target: "detail", channel, kind = kind.as_str(),
             attempt_id = attempt_id.unwrap_or("-"), detail, "channel alert");

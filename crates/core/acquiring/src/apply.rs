@@ -5,7 +5,7 @@
 
 use paycore_channels::QueryOutcome;
 use paycore_kernel::state::StateMachine;
-use paycore_store::Tx;
+use paycore_store::Conn;
 
 use crate::alerts::AlertKind;
 use crate::channel::{biz_id, ChannelResult};
@@ -16,6 +16,13 @@ use crate::model::{Attempt, AttemptKind, NextAction, Payment, RefundKind, Result
 use crate::publish::nothing;
 use crate::rows::ReservedIds;
 use crate::Acquiring;
+
+/// What a payment result's unit of work did.
+enum Applied {
+    Payment(Box<Payment>),
+    /// A success of another amount than the attempt's: an alert, and nothing else.
+    AmountMismatch,
+}
 
 impl Acquiring {
     /// Applies a channel's word on a payment attempt. Results for an attempt that is already
@@ -41,22 +48,50 @@ impl Acquiring {
         {
             return self.payment_by_id(&before.payment_id).await;
         }
-        // Ids and the ledger's accounts are made ready before the transaction: on SQLite
-        // both need the one writer connection that the transaction holds.
+        // Ids and the ledger's accounts are made ready before the unit of work, which awaits
+        // nothing but its own statements.
         let may_refund = matches!(
             result,
             ChannelResult::Succeeded { .. } | ChannelResult::Canceled
         );
         let ids = self.reserve_ids(attempt_id, may_refund).await?;
         self.prepare_ledger(&before).await?;
-        let mut tx = self.db.begin().await?;
-        let attempt = self.attempt_in(&mut tx, attempt_id).await?;
+        let me = self.clone();
+        let attempt_id = attempt_id.to_owned();
+        let applied = self
+            .db
+            .unit(move |tx| {
+                Box::pin(async move {
+                    me.apply_payment_unit(tx, &attempt_id, &result, source, &ids)
+                        .await
+                })
+            })
+            .await?;
+        match applied {
+            Applied::Payment(p) => Ok(*p),
+            Applied::AmountMismatch => Err(AcquiringError::ChannelMessage(
+                "amount differs from the order".into(),
+            )),
+        }
+    }
+
+    /// The unit of work of a payment attempt's result: the attempt, the payment, the voucher
+    /// and the event, or, for a success of the wrong amount, only the alert.
+    async fn apply_payment_unit(
+        &self,
+        tx: &mut dyn Conn,
+        attempt_id: &str,
+        result: &ChannelResult,
+        source: ResultSource,
+        ids: &ReservedIds,
+    ) -> Result<Applied, AcquiringError> {
+        let attempt = self.attempt_in(tx, attempt_id).await?;
         if attempt.kind != AttemptKind::Pay {
             return Err(AcquiringError::ChannelMessage(format!(
                 "{attempt_id} is not a payment attempt"
             )));
         }
-        if let ChannelResult::Succeeded { amount, .. } = &result {
+        if let ChannelResult::Succeeded { amount, .. } = result {
             if *amount != attempt.amount {
                 let detail = format!(
                     "channel reports {amount} for an attempt of {} ({})",
@@ -64,29 +99,27 @@ impl Acquiring {
                     source.as_str()
                 );
                 self.alert_in(
-                    &mut tx,
+                    tx,
                     &attempt.channel,
                     AlertKind::AmountMismatch,
                     Some(attempt_id),
                     &detail,
                 )
                 .await?;
-                tx.commit().await?;
-                return Err(AcquiringError::ChannelMessage(
-                    "amount differs from the order".into(),
-                ));
+                return Ok(Applied::AmountMismatch);
             }
         }
-        let payment = self.payment_in(&mut tx, &attempt.payment_id).await?;
-        self.apply_in(&mut tx, &payment, &attempt, &result, source, &ids)
+        let payment = self.payment_in(tx, &attempt.payment_id).await?;
+        self.apply_in(tx, &payment, &attempt, result, source, ids)
             .await?;
-        tx.commit().await?;
-        self.payment_by_id(&attempt.payment_id).await
+        Ok(Applied::Payment(Box::new(
+            self.payment_in(tx, &attempt.payment_id).await?,
+        )))
     }
 
     async fn apply_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         payment: &Payment,
         attempt: &Attempt,
         result: &ChannelResult,
@@ -155,11 +188,11 @@ impl Acquiring {
                     self.set_next_action(tx, payment, action).await?;
                 }
                 if let (Some(id), true) = (channel_txn_id, current) {
-                    sqlx::query("UPDATE payments SET channel_txn_id = $1 WHERE payment_id = $2")
-                        .bind(id)
-                        .bind(&payment.payment_id)
-                        .execute(&mut **tx)
-                        .await?;
+                    tx.execute(
+                        "UPDATE payments SET channel_txn_id = $1 WHERE payment_id = $2",
+                        &[id.as_str().into(), payment.payment_id.as_str().into()],
+                    )
+                    .await?;
                 }
                 Ok(())
             }
@@ -196,7 +229,7 @@ impl Acquiring {
     /// `succeeded` with its accounting day, and routing learns of the success — one commit.
     async fn succeed(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         payment: &Payment,
         attempt: &Attempt,
         channel_txn_id: &str,
@@ -229,7 +262,7 @@ impl Acquiring {
     /// give it back (an automatic refund).
     async fn late_success(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         payment: &Payment,
         attempt: &Attempt,
         channel_txn_id: &str,
@@ -280,7 +313,7 @@ impl Acquiring {
     /// apply: it is an alert for operations.
     async fn reversal(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         payment: &Payment,
         attempt: &Attempt,
         source: ResultSource,
@@ -297,7 +330,13 @@ impl Acquiring {
             // Its automatic refund was refused: the reversal gives the money back instead.
             Some(r) if r.status == RefundStatus::Failed => {
                 let channel_txn_id = attempt.channel_txn_id.clone().unwrap_or_default();
-                let charge_day = r.charge_day.unwrap_or(self.ledger.current_day().await?);
+                let charge_day = match r.charge_day {
+                    Some(day) => day,
+                    None => {
+                        let engine = tx.engine();
+                        paycore_ledger::engine::current_day(tx, engine).await?
+                    }
+                };
                 Some(
                     self.create_auto_refund(
                         tx,
@@ -390,22 +429,23 @@ impl Acquiring {
 
     async fn set_next_action(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         payment: &Payment,
         action: &NextAction,
     ) -> Result<(), AcquiringError> {
         let json = serde_json::to_string(action)
             .map_err(|e| AcquiringError::Internal(format!("next_action: {e}")))?;
-        sqlx::query(
+        tx.execute(
             "UPDATE payments SET next_action = $1, updated_at = $2
              WHERE payment_id = $3 AND status IN ($4, $5)",
+            &[
+                json.into(),
+                self.now().into(),
+                payment.payment_id.as_str().into(),
+                PaymentStatus::Created.as_str().into(),
+                PaymentStatus::Processing.as_str().into(),
+            ],
         )
-        .bind(json)
-        .bind(self.now())
-        .bind(&payment.payment_id)
-        .bind(PaymentStatus::Created.as_str())
-        .bind(PaymentStatus::Processing.as_str())
-        .execute(&mut **tx)
         .await?;
         Ok(())
     }

@@ -125,25 +125,32 @@ impl Acquiring {
     /// payment, fee, refund, cancel, late charge and automatic refund, then a totals line per
     /// currency. Amounts in minor units; `net` is what the line moved for the merchant.
     pub async fn bill(&self, merchant_id: &str, day: i64) -> Result<String, AcquiringError> {
-        let payments = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND accounting_day = $2
-             ORDER BY paid_at, id"
-        )))
-        .bind(merchant_id)
-        .bind(day)
-        .fetch_all(self.db.reader())
-        .await?;
-        let refunds = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE merchant_id = $1
-               AND ((accounting_day = $2 AND status = $3) OR (charge_day = $2 AND kind = $4))
-             ORDER BY updated_at, id"
-        )))
-        .bind(merchant_id)
-        .bind(day)
-        .bind(RefundStatus::Succeeded.as_str())
-        .bind(RefundKind::Auto.as_str())
-        .fetch_all(self.db.reader())
-        .await?;
+        let payments = self
+            .db
+            .read(
+                &format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments
+                     WHERE merchant_id = $1 AND accounting_day = $2 ORDER BY paid_at, id"
+                ),
+                &[merchant_id.into(), day.into()],
+            )
+            .await?;
+        let refunds = self
+            .db
+            .read(
+                &format!(
+                    "SELECT {REFUND_COLUMNS} FROM refunds WHERE merchant_id = $1
+                       AND ((accounting_day = $2 AND status = $3) OR (charge_day = $2 AND kind = $4))
+                     ORDER BY updated_at, id"
+                ),
+                &[
+                    merchant_id.into(),
+                    day.into(),
+                    RefundStatus::Succeeded.as_str().into(),
+                    RefundKind::Auto.as_str().into(),
+                ],
+            )
+            .await?;
         let payments = payments
             .iter()
             .map(payment_from_row)

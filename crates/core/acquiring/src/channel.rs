@@ -162,6 +162,17 @@ impl RefundResult {
     }
 }
 
+/// The payment attempt whose charge a refund gives back.
+fn charged_id<'a>(refund: &'a Refund, payment: &'a Payment) -> Result<&'a str, AcquiringError> {
+    refund
+        .payment_attempt_id
+        .as_deref()
+        .or(payment.attempt_id.as_deref())
+        .ok_or_else(|| {
+            AcquiringError::Corrupt(format!("refund {} has no attempt", refund.refund_id))
+        })
+}
+
 pub(crate) fn biz_id(s: &str) -> Result<BizId, AcquiringError> {
     s.parse()
         .map_err(|_| AcquiringError::Corrupt(format!("business id {s:?}")))
@@ -350,14 +361,17 @@ impl Acquiring {
         refund: &Refund,
         payment: &Payment,
     ) -> Result<Attempt, AcquiringError> {
-        let id = refund
-            .payment_attempt_id
-            .as_deref()
-            .or(payment.attempt_id.as_deref())
-            .ok_or_else(|| {
-                AcquiringError::Corrupt(format!("refund {} has no attempt", refund.refund_id))
-            })?;
-        self.attempt_now(id).await
+        self.attempt_now(charged_id(refund, payment)?).await
+    }
+
+    /// [`Acquiring::charged_attempt`] inside a unit of work.
+    pub(crate) async fn charged_attempt_in(
+        &self,
+        tx: &mut dyn paycore_store::Conn,
+        refund: &Refund,
+        payment: &Payment,
+    ) -> Result<Attempt, AcquiringError> {
+        self.attempt_in(tx, charged_id(refund, payment)?).await
     }
 
     /// The attempt's connector; a missing one is told (an alert), and `None` keeps the attempt

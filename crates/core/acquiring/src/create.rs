@@ -7,17 +7,31 @@ use paycore_kernel::crypto::sha256_hex;
 use paycore_kernel::{BizId, BizType, Money};
 use paycore_merchant::{Contract, ContractStatus, MerchantStatus};
 use paycore_product::Product;
-use paycore_store::jobs;
+use paycore_store::{jobs, Conn};
 use serde_json::json;
 
 use crate::channel::{biz_id, ChannelResult};
 use crate::error::AcquiringError;
 use crate::jobs::JobKind;
 use crate::machines::{AttemptEvent, AttemptStatus, PaymentStatus};
-use crate::model::{AttemptKind, Payment, ResultSource};
+use crate::model::{payment_from_row, AttemptKind, Payment, ResultSource, PAYMENT_COLUMNS};
 use crate::refund::create::valid_merchant_no;
 use crate::rows::NewAttempt;
 use crate::Acquiring;
+
+/// A payment order as its unit of work writes it: the request with what was decided for it.
+struct NewOrder {
+    req: NewPayment,
+    hash: String,
+    fee: Money,
+    fee_rate_bps: i64,
+    contract_version: i64,
+    channel: String,
+    payment_id: String,
+    attempt_id: String,
+    now: i64,
+    expire_at: i64,
+}
 
 /// What a merchant asks for (`POST /v1/payments`), already checked for form by the gateway.
 #[derive(Debug, Clone)]
@@ -262,84 +276,116 @@ impl Acquiring {
             .expire_seconds
             .unwrap_or(self.config.default_expire_seconds);
         let expire_at = now + expires * 1000;
-        let mut tx = self.db.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO payments (payment_id, merchant_id, out_trade_no, request_hash, product,
-                amount, currency, subject, payer, notify_url, return_url, metadata, fee,
-                fee_rate_bps, contract_version, status, channel, attempt_id, expire_at,
-                created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $20, $16,
-                $17, $18, $19, $19)
-             ON CONFLICT (merchant_id, out_trade_no) DO NOTHING",
-        )
-        .bind(payment_id.as_str())
-        .bind(&req.merchant_id)
-        .bind(&req.out_trade_no)
-        .bind(hash)
-        .bind(req.product.as_str())
-        .bind(req.amount.minor())
-        .bind(req.amount.currency().code())
-        .bind(&req.subject)
-        .bind(req.payer.to_string())
-        .bind(req.notify_url.as_deref())
-        .bind(req.return_url.as_deref())
-        .bind(req.metadata.to_string())
-        .bind(fee.minor())
-        .bind(i64::from(contract.fee_rate_bps))
-        .bind(contract.version)
-        .bind(&decision.channel)
-        .bind(attempt_id.as_str())
-        .bind(expire_at)
-        .bind(now)
-        .bind(PaymentStatus::Created.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            tx.rollback().await?;
+        let order = NewOrder {
+            req: req.clone(),
+            hash: hash.to_owned(),
+            fee,
+            fee_rate_bps: i64::from(contract.fee_rate_bps),
+            contract_version: contract.version,
+            channel: decision.channel.clone(),
+            payment_id: payment_id.to_string(),
+            attempt_id: attempt_id.to_string(),
+            now,
+            expire_at,
+        };
+        let me = self.clone();
+        let inserted = self
+            .db
+            .unit(move |tx| Box::pin(async move { me.insert_order_in(tx, &order).await }))
+            .await?;
+        let Some(payment) = inserted else {
             let existing = self
                 .by_out_trade_no(&req.merchant_id, &req.out_trade_no)
                 .await?
                 .ok_or(AcquiringError::NotFound)?;
             return Ok(Err(existing));
-        }
+        };
+        tracing::info!(target: "digest.biz", biz = "payment", step = "3.create_order",
+            from = "-", to = "created", code = "OK", payment_id = %payment_id,
+            amount = req.amount.minor(), currency = req.amount.currency().code(),
+            product = req.product.as_str(), channel = %decision.channel);
+        Ok(Ok((payment, attempt_id)))
+    }
+
+    /// The order's unit of work: the payment row (read back by `RETURNING`), its first history
+    /// row, its first attempt with that attempt's query-back, and its expiry. `None`, with
+    /// nothing written, when the merchant's number is taken.
+    async fn insert_order_in(
+        &self,
+        tx: &mut dyn Conn,
+        o: &NewOrder,
+    ) -> Result<Option<Payment>, AcquiringError> {
+        let req = &o.req;
+        let row = tx
+            .fetch_optional(
+                &format!(
+                    "INSERT INTO payments (payment_id, merchant_id, out_trade_no, request_hash,
+                        product, amount, currency, subject, payer, notify_url, return_url, metadata,
+                        fee, fee_rate_bps, contract_version, status, channel, attempt_id, expire_at,
+                        created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $20,
+                        $16, $17, $18, $19, $19)
+                     ON CONFLICT (merchant_id, out_trade_no) DO NOTHING
+                     RETURNING {PAYMENT_COLUMNS}"
+                ),
+                &[
+                    o.payment_id.as_str().into(),
+                    req.merchant_id.as_str().into(),
+                    req.out_trade_no.as_str().into(),
+                    o.hash.as_str().into(),
+                    req.product.as_str().into(),
+                    req.amount.minor().into(),
+                    req.amount.currency().code().into(),
+                    req.subject.as_str().into(),
+                    req.payer.to_string().into(),
+                    req.notify_url.as_deref().into(),
+                    req.return_url.as_deref().into(),
+                    req.metadata.to_string().into(),
+                    o.fee.minor().into(),
+                    o.fee_rate_bps.into(),
+                    o.contract_version.into(),
+                    o.channel.as_str().into(),
+                    o.attempt_id.as_str().into(),
+                    o.expire_at.into(),
+                    o.now.into(),
+                    PaymentStatus::Created.as_str().into(),
+                ],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let payment = payment_from_row(&row)?;
         paycore_store::state::created(
-            &mut tx,
-            payment_id.as_str(),
+            tx,
+            o.payment_id.as_str(),
             PaymentStatus::Created,
             ResultSource::Api.as_str(),
-            now,
+            o.now,
         )
         .await?;
         self.insert_attempt(
-            &mut tx,
+            tx,
             &NewAttempt {
-                attempt_id: attempt_id.as_str(),
+                attempt_id: &o.attempt_id,
                 kind: AttemptKind::Pay,
-                payment_id: payment_id.as_str(),
+                payment_id: &o.payment_id,
                 refund_id: None,
                 merchant_id: &req.merchant_id,
-                channel: &decision.channel,
+                channel: &o.channel,
                 amount: req.amount,
             },
         )
         .await?;
         jobs::enqueue(
-            &mut tx,
+            tx,
             JobKind::Expire.as_str(),
-            payment_id.as_str(),
+            &o.payment_id,
             "{}",
-            expire_at,
+            o.expire_at,
         )
         .await?;
-        tx.commit().await?;
-        tracing::info!(target: "digest.biz", biz = "payment", step = "3.create_order",
-            from = "-", to = "created", code = "OK", payment_id = %payment_id,
-            amount = req.amount.minor(), currency = req.amount.currency().code(),
-            product = req.product.as_str(), channel = %decision.channel);
-        Ok(Ok((
-            self.payment_by_id(payment_id.as_str()).await?,
-            attempt_id,
-        )))
+        Ok(Some(payment))
     }
 
     /// Calls the channel and applies its answer; a failure that certainly charged nobody is

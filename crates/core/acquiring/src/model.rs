@@ -3,7 +3,7 @@
 use paycore_kernel::named;
 use paycore_kernel::{Currency, Money};
 use paycore_product::Product;
-use paycore_store::Row;
+use paycore_store::unit::Row;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{stored, AcquiringError};
@@ -107,52 +107,52 @@ pub(crate) const PAYMENT_COLUMNS: &str = "payment_id, merchant_id, out_trade_no,
     refunding_amount, failure_code, failure_message, accounting_day, expire_at, paid_at, \
     created_at, updated_at";
 
-fn json(r: &sqlx::any::AnyRow, col: &str) -> Result<serde_json::Value, AcquiringError> {
-    let s: String = r.try_get(col)?;
+fn json(r: &Row, col: &str) -> Result<serde_json::Value, AcquiringError> {
+    let s = r.text(col)?;
     serde_json::from_str(&s).map_err(|e| AcquiringError::Corrupt(format!("{col}: {e}")))
 }
 
-pub(crate) fn payment_from_row(r: &sqlx::any::AnyRow) -> Result<Payment, AcquiringError> {
-    let currency = Currency::from_code(&r.try_get::<String, _>("currency")?)?;
+pub(crate) fn payment_from_row(r: &Row) -> Result<Payment, AcquiringError> {
+    let currency = Currency::from_code(&r.text("currency")?)?;
     let money = |col: &str| -> Result<Money, AcquiringError> {
-        Ok(Money::from_minor(r.try_get(col)?, currency))
+        Ok(Money::from_minor(r.int(col)?, currency))
     };
-    let product: String = r.try_get("product")?;
-    let next_action: Option<String> = r.try_get("next_action")?;
+    let product = r.text("product")?;
+    let next_action = r.opt_text("next_action")?;
     Ok(Payment {
-        payment_id: r.try_get("payment_id")?,
-        merchant_id: r.try_get("merchant_id")?,
-        out_trade_no: r.try_get("out_trade_no")?,
-        request_hash: r.try_get("request_hash")?,
+        payment_id: r.text("payment_id")?,
+        merchant_id: r.text("merchant_id")?,
+        out_trade_no: r.text("out_trade_no")?,
+        request_hash: r.text("request_hash")?,
         product: product
             .parse()
             .map_err(|_| AcquiringError::Corrupt(format!("product {product:?}")))?,
         amount: money("amount")?,
-        subject: r.try_get("subject")?,
+        subject: r.text("subject")?,
         payer: json(r, "payer")?,
-        notify_url: r.try_get("notify_url")?,
-        return_url: r.try_get("return_url")?,
+        notify_url: r.opt_text("notify_url")?,
+        return_url: r.opt_text("return_url")?,
         metadata: json(r, "metadata")?,
         fee: money("fee")?,
-        fee_rate_bps: r.try_get("fee_rate_bps")?,
-        contract_version: r.try_get("contract_version")?,
-        status: stored("payment status", &r.try_get::<String, _>("status")?)?,
-        channel: r.try_get("channel")?,
-        attempt_id: r.try_get("attempt_id")?,
-        channel_txn_id: r.try_get("channel_txn_id")?,
+        fee_rate_bps: r.int("fee_rate_bps")?,
+        contract_version: r.int("contract_version")?,
+        status: stored("payment status", &r.text("status")?)?,
+        channel: r.opt_text("channel")?,
+        attempt_id: r.opt_text("attempt_id")?,
+        channel_txn_id: r.opt_text("channel_txn_id")?,
         next_action: next_action
             .map(|s| serde_json::from_str(&s))
             .transpose()
             .map_err(|e| AcquiringError::Corrupt(format!("next_action: {e}")))?,
         refunded_amount: money("refunded_amount")?,
         refunding_amount: money("refunding_amount")?,
-        failure_code: r.try_get("failure_code")?,
-        failure_message: r.try_get("failure_message")?,
-        accounting_day: r.try_get("accounting_day")?,
-        expire_at: r.try_get("expire_at")?,
-        paid_at: r.try_get("paid_at")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
+        failure_code: r.opt_text("failure_code")?,
+        failure_message: r.opt_text("failure_message")?,
+        accounting_day: r.opt_int("accounting_day")?,
+        expire_at: r.int("expire_at")?,
+        paid_at: r.opt_int("paid_at")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
     })
 }
 
@@ -172,18 +172,18 @@ pub struct Attempt {
 pub(crate) const ATTEMPT_COLUMNS: &str = "attempt_id, kind, payment_id, refund_id, merchant_id, \
     channel, amount, currency, status, channel_txn_id";
 
-pub(crate) fn attempt_from_row(r: &sqlx::any::AnyRow) -> Result<Attempt, AcquiringError> {
-    let currency = Currency::from_code(&r.try_get::<String, _>("currency")?)?;
+pub(crate) fn attempt_from_row(r: &Row) -> Result<Attempt, AcquiringError> {
+    let currency = Currency::from_code(&r.text("currency")?)?;
     Ok(Attempt {
-        attempt_id: r.try_get("attempt_id")?,
-        kind: stored("attempt kind", &r.try_get::<String, _>("kind")?)?,
-        payment_id: r.try_get("payment_id")?,
-        refund_id: r.try_get("refund_id")?,
-        merchant_id: r.try_get("merchant_id")?,
-        channel: r.try_get("channel")?,
-        amount: Money::from_minor(r.try_get("amount")?, currency),
-        status: stored("attempt status", &r.try_get::<String, _>("status")?)?,
-        channel_txn_id: r.try_get("channel_txn_id")?,
+        attempt_id: r.text("attempt_id")?,
+        kind: stored("attempt kind", &r.text("kind")?)?,
+        payment_id: r.text("payment_id")?,
+        refund_id: r.opt_text("refund_id")?,
+        merchant_id: r.text("merchant_id")?,
+        channel: r.text("channel")?,
+        amount: Money::from_minor(r.int("amount")?, currency),
+        status: stored("attempt status", &r.text("status")?)?,
+        channel_txn_id: r.opt_text("channel_txn_id")?,
     })
 }
 
@@ -219,27 +219,27 @@ pub(crate) const REFUND_COLUMNS: &str = "refund_id, merchant_id, out_refund_no, 
     payment_attempt_id, channel_refund_id, failure_code, accounting_day, charge_day, hold_no, \
     created_at, updated_at";
 
-pub(crate) fn refund_from_row(r: &sqlx::any::AnyRow) -> Result<Refund, AcquiringError> {
-    let currency = Currency::from_code(&r.try_get::<String, _>("currency")?)?;
+pub(crate) fn refund_from_row(r: &Row) -> Result<Refund, AcquiringError> {
+    let currency = Currency::from_code(&r.text("currency")?)?;
     Ok(Refund {
-        refund_id: r.try_get("refund_id")?,
-        merchant_id: r.try_get("merchant_id")?,
-        out_refund_no: r.try_get("out_refund_no")?,
-        request_hash: r.try_get("request_hash")?,
-        payment_id: r.try_get("payment_id")?,
-        amount: Money::from_minor(r.try_get("amount")?, currency),
-        fee_refund: Money::from_minor(r.try_get("fee_refund")?, currency),
-        reason: r.try_get("reason")?,
-        kind: stored("refund kind", &r.try_get::<String, _>("kind")?)?,
-        status: stored("refund status", &r.try_get::<String, _>("status")?)?,
-        attempt_id: r.try_get("attempt_id")?,
-        payment_attempt_id: r.try_get("payment_attempt_id")?,
-        channel_refund_id: r.try_get("channel_refund_id")?,
-        failure_code: r.try_get("failure_code")?,
-        accounting_day: r.try_get("accounting_day")?,
-        charge_day: r.try_get("charge_day")?,
-        hold_no: r.try_get("hold_no")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
+        refund_id: r.text("refund_id")?,
+        merchant_id: r.text("merchant_id")?,
+        out_refund_no: r.text("out_refund_no")?,
+        request_hash: r.text("request_hash")?,
+        payment_id: r.text("payment_id")?,
+        amount: Money::from_minor(r.int("amount")?, currency),
+        fee_refund: Money::from_minor(r.int("fee_refund")?, currency),
+        reason: r.opt_text("reason")?,
+        kind: stored("refund kind", &r.text("kind")?)?,
+        status: stored("refund status", &r.text("status")?)?,
+        attempt_id: r.text("attempt_id")?,
+        payment_attempt_id: r.opt_text("payment_attempt_id")?,
+        channel_refund_id: r.opt_text("channel_refund_id")?,
+        failure_code: r.opt_text("failure_code")?,
+        accounting_day: r.opt_int("accounting_day")?,
+        charge_day: r.opt_int("charge_day")?,
+        hold_no: r.opt_text("hold_no")?,
+        created_at: r.int("created_at")?,
+        updated_at: r.int("updated_at")?,
     })
 }

@@ -4,7 +4,7 @@
 use paycore_kernel::{named, Currency, Money};
 use paycore_ledger::accounts::account_no;
 use paycore_ledger::{AccountRef, BusinessEvent, HoldRequest, LedgerError, NewAccount, PostError};
-use paycore_store::Tx;
+use paycore_store::Conn;
 
 use crate::error::AcquiringError;
 use crate::model::{Attempt, Payment, Refund};
@@ -85,7 +85,7 @@ impl Acquiring {
     /// accounting day of the voucher.
     pub(crate) async fn post_charge(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         payment: &Payment,
         attempt: &Attempt,
         fee: Money,
@@ -105,7 +105,7 @@ impl Acquiring {
     /// Books money given back through `channel` (a refund, a cancel, an automatic refund).
     pub(crate) async fn post_refund(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         refund: &Refund,
         channel: &str,
     ) -> Result<i64, AcquiringError> {
@@ -116,7 +116,7 @@ impl Acquiring {
     /// its voucher touch, in the ledger's one order (no deadlock with concurrent postings).
     pub(crate) async fn lock_refund_accounts(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         refund: &Refund,
         channel: &str,
     ) -> Result<(), AcquiringError> {
@@ -127,7 +127,11 @@ impl Acquiring {
         Ok(())
     }
 
-    async fn post(&self, tx: &mut Tx, events: &[BusinessEvent]) -> Result<i64, AcquiringError> {
+    async fn post(
+        &self,
+        tx: &mut dyn Conn,
+        events: &[BusinessEvent],
+    ) -> Result<i64, AcquiringError> {
         let results = self.ledger.post_events_in(tx, events).await?;
         let mut day = None;
         for r in results {
@@ -142,7 +146,7 @@ impl Acquiring {
     /// hold's number, or `None` when nothing is taken.
     pub(crate) async fn hold_for_refund(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         refund_id: &str,
         merchant_id: &str,
         channel: &str,
@@ -187,7 +191,7 @@ impl Acquiring {
     /// instead, or the refund failed). A hold already released by expiry is no error.
     pub(crate) async fn release_hold(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         refund: &Refund,
     ) -> Result<(), AcquiringError> {
         let Some(hold_no) = &refund.hold_no else {

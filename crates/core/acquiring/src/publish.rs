@@ -4,7 +4,7 @@
 
 use paycore_notify::{self as notify, NewNotification};
 use paycore_store::state::{Transition, TransitionError};
-use paycore_store::Tx;
+use paycore_store::Conn;
 use serde_json::json;
 
 use crate::error::AcquiringError;
@@ -24,7 +24,7 @@ impl Acquiring {
     /// moved meanwhile.
     pub(crate) async fn move_payment(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         before: &Payment,
         event: PaymentEvent,
         source: ResultSource,
@@ -64,7 +64,7 @@ impl Acquiring {
     /// an error.
     pub(crate) async fn move_payment_or_conflict(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         before: &Payment,
         event: PaymentEvent,
         source: ResultSource,
@@ -87,7 +87,7 @@ impl Acquiring {
     /// Moves a channel attempt by `event`, recording the channel's id and error when given.
     pub(crate) async fn move_attempt(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         a: &Attempt,
         event: AttemptEvent,
         source: ResultSource,
@@ -114,7 +114,7 @@ impl Acquiring {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn move_refund(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         before: &Refund,
         payment: &Payment,
         event: RefundEvent,
@@ -142,7 +142,7 @@ impl Acquiring {
     /// and the outbox, in the caller's transaction.
     async fn publish(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         event_id: &str,
         event_type: &str,
         payment: &Payment,

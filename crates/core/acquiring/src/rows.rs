@@ -3,7 +3,8 @@
 //! query-back job.
 
 use paycore_kernel::{BizType, Money};
-use paycore_store::{jobs, Engine, Tx};
+use paycore_store::unit::Row;
+use paycore_store::{jobs, Conn, Engine};
 
 use crate::error::AcquiringError;
 use crate::jobs::JobKind;
@@ -66,36 +67,35 @@ impl Acquiring {
         table: &str,
         key: &str,
         id: &str,
-    ) -> Result<sqlx::any::AnyRow, AcquiringError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {columns} FROM {table} WHERE {key} = $1"
-        )))
-        .bind(id)
-        .fetch_optional(self.db.reader())
-        .await?
-        .ok_or(AcquiringError::NotFound)
+    ) -> Result<Row, AcquiringError> {
+        self.db
+            .read_optional(
+                &format!("SELECT {columns} FROM {table} WHERE {key} = $1"),
+                &[id.into()],
+            )
+            .await?
+            .ok_or(AcquiringError::NotFound)
     }
 
     /// One row by its key inside `tx`, locked for the rest of it on PostgreSQL (SQLite's one
     /// writer already serializes the transactions).
     async fn locked_row(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         columns: &str,
         table: &str,
         key: &str,
         id: &str,
-    ) -> Result<sqlx::any::AnyRow, AcquiringError> {
-        let lock = if self.db.engine() == Engine::Postgres {
+    ) -> Result<Row, AcquiringError> {
+        let lock = if tx.engine() == Engine::Postgres {
             " FOR UPDATE"
         } else {
             ""
         };
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {columns} FROM {table} WHERE {key} = $1{lock}"
-        )))
-        .bind(id)
-        .fetch_optional(&mut **tx)
+        tx.fetch_optional(
+            &format!("SELECT {columns} FROM {table} WHERE {key} = $1{lock}"),
+            &[id.into()],
+        )
         .await?
         .ok_or(AcquiringError::NotFound)
     }
@@ -110,7 +110,7 @@ impl Acquiring {
 
     pub(crate) async fn payment_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         payment_id: &str,
     ) -> Result<Payment, AcquiringError> {
         payment_from_row(
@@ -138,13 +138,16 @@ impl Acquiring {
         merchant_id: &str,
         out_trade_no: &str,
     ) -> Result<Option<Payment>, AcquiringError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE merchant_id = $1 AND out_trade_no = $2"
-        )))
-        .bind(merchant_id)
-        .bind(out_trade_no)
-        .fetch_optional(self.db.reader())
-        .await?;
+        let row = self
+            .db
+            .read_optional(
+                &format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments
+                     WHERE merchant_id = $1 AND out_trade_no = $2"
+                ),
+                &[merchant_id.into(), out_trade_no.into()],
+            )
+            .await?;
         row.as_ref().map(payment_from_row).transpose()
     }
 
@@ -160,7 +163,7 @@ impl Acquiring {
 
     pub(crate) async fn attempt_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         attempt_id: &str,
     ) -> Result<Attempt, AcquiringError> {
         attempt_from_row(
@@ -192,7 +195,7 @@ impl Acquiring {
 
     pub(crate) async fn refund_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         refund_id: &str,
     ) -> Result<Refund, AcquiringError> {
         refund_from_row(
@@ -215,13 +218,16 @@ impl Acquiring {
         merchant_id: &str,
         out_refund_no: &str,
     ) -> Result<Option<Refund>, AcquiringError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE merchant_id = $1 AND out_refund_no = $2"
-        )))
-        .bind(merchant_id)
-        .bind(out_refund_no)
-        .fetch_optional(self.db.reader())
-        .await?;
+        let row = self
+            .db
+            .read_optional(
+                &format!(
+                    "SELECT {REFUND_COLUMNS} FROM refunds
+                     WHERE merchant_id = $1 AND out_refund_no = $2"
+                ),
+                &[merchant_id.into(), out_refund_no.into()],
+            )
+            .await?;
         row.as_ref().map(refund_from_row).transpose()
     }
 
@@ -249,12 +255,13 @@ impl Acquiring {
     }
 
     pub async fn refunds_of(&self, payment_id: &str) -> Result<Vec<Refund>, AcquiringError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY id"
-        )))
-        .bind(payment_id)
-        .fetch_all(self.db.reader())
-        .await?;
+        let rows = self
+            .db
+            .read(
+                &format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 ORDER BY id"),
+                &[payment_id.into()],
+            )
+            .await?;
         rows.iter().map(refund_from_row).collect()
     }
 
@@ -264,58 +271,62 @@ impl Acquiring {
         payment_id: &str,
         kind: RefundKind,
     ) -> Result<Option<Refund>, AcquiringError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 AND kind = $2
-             ORDER BY id DESC LIMIT 1"
-        )))
-        .bind(payment_id)
-        .bind(kind.as_str())
-        .fetch_optional(self.db.reader())
-        .await?;
+        let row = self
+            .db
+            .read_optional(
+                &format!(
+                    "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_id = $1 AND kind = $2
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                &[payment_id.into(), kind.as_str().into()],
+            )
+            .await?;
         row.as_ref().map(refund_from_row).transpose()
     }
 
     /// The refund of `kind` that gives back the charge of `payment_attempt_id`, inside `tx`.
     pub(crate) async fn refund_of_attempt(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         payment_attempt_id: &str,
         kind: RefundKind,
     ) -> Result<Option<Refund>, AcquiringError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_attempt_id = $1 AND kind = $2
-             ORDER BY id LIMIT 1"
-        )))
-        .bind(payment_attempt_id)
-        .bind(kind.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
+        let row = tx
+            .fetch_optional(
+                &format!(
+                    "SELECT {REFUND_COLUMNS} FROM refunds WHERE payment_attempt_id = $1
+                       AND kind = $2 ORDER BY id LIMIT 1"
+                ),
+                &[payment_attempt_id.into(), kind.as_str().into()],
+            )
+            .await?;
         row.as_ref().map(refund_from_row).transpose()
     }
 
     /// Inserts an attempt in its initial state, with its first query-back.
     pub(crate) async fn insert_attempt(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         a: &NewAttempt<'_>,
     ) -> Result<(), AcquiringError> {
         let now = self.now();
-        sqlx::query(
+        tx.execute(
             "INSERT INTO channel_attempts (attempt_id, kind, payment_id, refund_id, merchant_id,
                 channel, amount, currency, status, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+            &[
+                a.attempt_id.into(),
+                a.kind.as_str().into(),
+                a.payment_id.into(),
+                a.refund_id.into(),
+                a.merchant_id.into(),
+                a.channel.into(),
+                a.amount.minor().into(),
+                a.amount.currency().code().into(),
+                AttemptStatus::Created.as_str().into(),
+                now.into(),
+            ],
         )
-        .bind(a.attempt_id)
-        .bind(a.kind.as_str())
-        .bind(a.payment_id)
-        .bind(a.refund_id)
-        .bind(a.merchant_id)
-        .bind(a.channel)
-        .bind(a.amount.minor())
-        .bind(a.amount.currency().code())
-        .bind(AttemptStatus::Created.as_str())
-        .bind(now)
-        .execute(&mut **tx)
         .await?;
         let first = self.config.query_back.delay(0).unwrap_or(5_000);
         let job = match a.kind {

@@ -26,7 +26,7 @@ use paycore_kernel::Clock;
 use paycore_store::migrate::{Migration, Schema};
 use paycore_store::outbox::{self, NewEvent};
 use paycore_store::state::{Transition, TransitionError};
-use paycore_store::{Db, Row, StoreError, Tx};
+use paycore_store::{Conn, Db, Row, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -212,33 +212,36 @@ fn validate(n: &NewNotification<'_>) -> Result<(), NotifyError> {
 /// Records the intent to notify inside the caller's transaction, and appends the event to the
 /// outbox for in-process subscribers. Idempotent by event id: the same id again changes
 /// nothing and returns false (the body stored first is kept).
-pub async fn enqueue(tx: &mut Tx, n: &NewNotification<'_>) -> Result<bool, NotifyError> {
+pub async fn enqueue(tx: &mut dyn Conn, n: &NewNotification<'_>) -> Result<bool, NotifyError> {
     validate(n)?;
     let body = model::render_body(n.event_id, n.event_type, n.created_at, n.data)?;
-    let done = sqlx::query(
-        "INSERT INTO notifications (event_id, event_type, merchant_id, object_id, notify_url,
-            body, status, attempts, retry_index, next_attempt_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $8, 0, 0, $7, $7, $7)
-         ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(n.event_id)
-    .bind(n.event_type)
-    .bind(n.merchant_id)
-    .bind(n.object_id)
-    .bind(n.notify_url)
-    .bind(&body)
-    .bind(n.created_at)
-    .bind(NotificationStatus::Pending.as_str())
-    .execute(&mut **tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        let stored: Option<String> =
-            sqlx::query("SELECT body FROM notifications WHERE event_id = $1")
-                .bind(n.event_id)
-                .fetch_optional(&mut **tx)
-                .await?
-                .map(|r| r.try_get("body"))
-                .transpose()?;
+    let done = tx
+        .execute(
+            "INSERT INTO notifications (event_id, event_type, merchant_id, object_id, notify_url,
+                body, status, attempts, retry_index, next_attempt_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $8, 0, 0, $7, $7, $7)
+             ON CONFLICT (event_id) DO NOTHING",
+            &[
+                n.event_id.into(),
+                n.event_type.into(),
+                n.merchant_id.into(),
+                n.object_id.into(),
+                n.notify_url.into(),
+                body.as_str().into(),
+                n.created_at.into(),
+                NotificationStatus::Pending.as_str().into(),
+            ],
+        )
+        .await?;
+    if done == 0 {
+        let stored = tx
+            .fetch_optional(
+                "SELECT body FROM notifications WHERE event_id = $1",
+                &[n.event_id.into()],
+            )
+            .await?
+            .map(|r| r.text("body"))
+            .transpose()?;
         if stored.as_deref() != Some(body.as_str()) {
             // A caller bug worth seeing: the first body stays, the new one is dropped.
             tracing::warn!(target: "detail", event_id = n.event_id,

@@ -155,13 +155,13 @@ async fn insert(
     from_row(&row)
 }
 
-pub async fn by_no(tx: &mut Tx, no: &str) -> Result<Option<Account>, LedgerError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM ledger_accounts WHERE account_no = $1"
-    )))
-    .bind(no)
-    .fetch_optional(&mut **tx)
-    .await?;
+pub async fn by_no(tx: &mut dyn Conn, no: &str) -> Result<Option<Account>, LedgerError> {
+    let row = tx
+        .fetch_optional(
+            &format!("SELECT {COLUMNS} FROM ledger_accounts WHERE account_no = $1"),
+            &[no.into()],
+        )
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 

@@ -6,7 +6,7 @@
 use paycore_kernel::state::StateMachine;
 use paycore_kernel::Money;
 use paycore_store::state::{Stored, Table, Transition};
-use paycore_store::{Engine, Row, Tx};
+use paycore_store::{Conn, Engine, Row};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{LedgerError, PostError};
@@ -84,35 +84,34 @@ pub struct Hold {
 }
 
 async fn get(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     engine: paycore_store::Engine,
     hold_no: &str,
 ) -> Result<Option<Hold>, LedgerError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let sql = format!(
         "SELECT hold_no, debit_account_id, credit_account_id, amount, currency, status, captured,
                 capture_voucher, expires_at, biz_ref
          FROM ledger_holds WHERE hold_no = $1{}",
         crate::sql::for_update(engine)
-    )))
-    .bind(hold_no)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let currency = crate::currency(&row.try_get::<String, _>("currency")?)?;
+    );
+    let Some(row) = tx.fetch_optional(&sql, &[hold_no.into()]).await? else {
+        return Ok(None);
+    };
+    let currency = crate::currency(&row.text("currency")?)?;
     Ok(Some(Hold {
-        hold_no: row.try_get("hold_no")?,
-        debit_account_id: row.try_get("debit_account_id")?,
-        credit_account_id: row.try_get("credit_account_id")?,
-        amount: Money::from_minor(row.try_get("amount")?, currency),
-        captured: Money::from_minor(row.try_get("captured")?, currency),
-        status: crate::stored("hold status", &row.try_get::<String, _>("status")?)?,
-        capture_voucher: row.try_get("capture_voucher")?,
-        expires_at: row.try_get("expires_at")?,
-        biz_ref: row.try_get("biz_ref")?,
+        hold_no: row.text("hold_no")?,
+        debit_account_id: row.int("debit_account_id")?,
+        credit_account_id: row.int("credit_account_id")?,
+        amount: Money::from_minor(row.int("amount")?, currency),
+        captured: Money::from_minor(row.int("captured")?, currency),
+        status: crate::stored("hold status", &row.text("status")?)?,
+        capture_voucher: row.opt_text("capture_voucher")?,
+        expires_at: row.int("expires_at")?,
+        biz_ref: row.text("biz_ref")?,
     }))
 }
 
-async fn resolve(tx: &mut Tx, r: &AccountRef) -> Result<Option<i64>, LedgerError> {
+async fn resolve(tx: &mut dyn Conn, r: &AccountRef) -> Result<Option<i64>, LedgerError> {
     Ok(match r {
         AccountRef::Id(id) => Some(*id),
         AccountRef::No(no) => accounts::by_no(tx, no).await?.map(|a| a.id),
@@ -120,7 +119,7 @@ async fn resolve(tx: &mut Tx, r: &AccountRef) -> Result<Option<i64>, LedgerError
 }
 
 /// Adds `sign * amount` to the pending columns of the hold's two accounts.
-async fn move_pending(tx: &mut Tx, h: &Hold, sign: i64) -> Result<(), LedgerError> {
+async fn move_pending(tx: &mut dyn Conn, h: &Hold, sign: i64) -> Result<(), LedgerError> {
     let delta = h
         .amount
         .minor()
@@ -130,12 +129,12 @@ async fn move_pending(tx: &mut Tx, h: &Hold, sign: i64) -> Result<(), LedgerErro
         ("debits_pending", h.debit_account_id),
         ("credits_pending", h.credit_account_id),
     ] {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE ledger_accounts SET {col} = {col} + $1, version = version + 1 WHERE id = $2"
-        )))
-        .bind(delta)
-        .bind(id)
-        .execute(&mut **tx)
+        tx.execute(
+            &format!(
+                "UPDATE ledger_accounts SET {col} = {col} + $1, version = version + 1 WHERE id = $2"
+            ),
+            &[delta.into(), id.into()],
+        )
         .await?;
     }
     Ok(())
@@ -143,7 +142,7 @@ async fn move_pending(tx: &mut Tx, h: &Hold, sign: i64) -> Result<(), LedgerErro
 
 /// Moves a pending hold by `event` (the executor's compare-and-set and history row).
 async fn settle(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     hold_no: &str,
     event: HoldEvent,
     captured: i64,
@@ -190,10 +189,9 @@ impl Ledger {
 
     /// [`Ledger::hold`] inside the caller's transaction (a business step reserves funds with
     /// its own change). Call [`Ledger::ready`] before the transaction.
-    pub async fn hold_in(&self, tx: &mut Tx, req: &HoldRequest) -> Result<Hold, LedgerError> {
+    pub async fn hold_in(&self, tx: &mut dyn Conn, req: &HoldRequest) -> Result<Hold, LedgerError> {
         let engine = self.db().engine();
         let now = self.clock().unix_millis();
-        let tx = &mut *tx;
         if req.hold_no.is_empty() || req.hold_no.len() > 64 {
             return Err(PostError::InvalidVoucherNo.into());
         }
@@ -273,21 +271,22 @@ impl Ledger {
             expires_at: req.expires_at,
             biz_ref: req.biz_ref.clone(),
         };
-        sqlx::query(
-            "INSERT INTO ledger_holds (hold_no, debit_account_id, credit_account_id, amount, currency,
-                status, captured, expires_at, biz_ref, created_at, updated_at)
+        tx.execute(
+            "INSERT INTO ledger_holds (hold_no, debit_account_id, credit_account_id, amount,
+                currency, status, captured, expires_at, biz_ref, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $9, 0, $6, $7, $8, $8)",
+            &[
+                hold.hold_no.as_str().into(),
+                debit.id.into(),
+                credit.id.into(),
+                req.amount.minor().into(),
+                req.amount.currency().code().into(),
+                req.expires_at.into(),
+                req.biz_ref.as_str().into(),
+                now.into(),
+                HoldStatus::Pending.as_str().into(),
+            ],
         )
-        .bind(&hold.hold_no)
-        .bind(debit.id)
-        .bind(credit.id)
-        .bind(req.amount.minor())
-        .bind(req.amount.currency().code())
-        .bind(req.expires_at)
-        .bind(&req.biz_ref)
-        .bind(now)
-        .bind(HoldStatus::Pending.as_str())
-        .execute(&mut **tx)
         .await?;
         move_pending(tx, &hold, 1).await?;
         Ok(hold)
@@ -410,7 +409,7 @@ impl Ledger {
 
     /// Releases a pending hold inside the caller's transaction (`HoldNotPending` when it was
     /// captured, voided or expired already).
-    pub async fn void_in(&self, tx: &mut Tx, hold_no: &str) -> Result<Hold, LedgerError> {
+    pub async fn void_in(&self, tx: &mut dyn Conn, hold_no: &str) -> Result<Hold, LedgerError> {
         self.release_in(tx, hold_no, HoldEvent::Void).await
     }
 
@@ -420,7 +419,7 @@ impl Ledger {
     /// locks in the one order every posting takes them, and cannot deadlock with them.
     pub async fn lock_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         events: &[crate::model::BusinessEvent],
         hold_nos: &[&str],
     ) -> Result<(), LedgerError> {
@@ -469,7 +468,7 @@ impl Ledger {
 
     async fn release_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         hold_no: &str,
         event: HoldEvent,
     ) -> Result<Hold, LedgerError> {

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use paycore_kernel::{Clock, Currency, Money};
-use paycore_store::{Db, Engine, Row, Tx};
+use paycore_store::{Conn, Db, Engine, Row};
 use tokio::sync::OnceCell;
 
 pub use dayend::DayEndStatus;
@@ -507,7 +507,7 @@ impl Ledger {
     /// commit together).
     pub async fn post_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         batch: Vec<Voucher>,
     ) -> Result<Vec<PostResult>, LedgerError> {
         self.ready().await?;
@@ -528,7 +528,7 @@ impl Ledger {
     /// Business events inside the caller's transaction.
     pub async fn post_events_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         events: &[BusinessEvent],
     ) -> Result<Vec<PostResult>, LedgerError> {
         self.ready().await?;

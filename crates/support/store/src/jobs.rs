@@ -8,8 +8,9 @@ use paycore_kernel::named;
 use paycore_kernel::state::StateMachine;
 use sqlx::Row;
 
-use crate::db::{Db, Engine, StoreError, Tx};
+use crate::db::{Db, Engine, StoreError};
 use crate::state::{parse_stored, Stored, Table, Transition, TransitionError, Value};
+use crate::unit::{Columns, Conn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
@@ -79,43 +80,48 @@ pub struct Job {
     pub last_error: Option<String>,
 }
 
-fn job(row: &sqlx::any::AnyRow) -> Result<Job, StoreError> {
+/// A job from a row of [`COLUMNS`] (in that order).
+fn job(row: &impl Columns) -> Result<Job, StoreError> {
     Ok(Job {
-        id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
-        key: row.try_get("job_key")?,
-        payload: row.try_get("payload")?,
-        status: parse_stored("job status", &row.try_get::<String, _>("status")?)?,
-        run_at: row.try_get("run_at")?,
-        attempts: row.try_get("attempts")?,
-        last_error: row.try_get("last_error")?,
+        id: row.int_at(0)?,
+        kind: row.text_at(1)?.to_owned(),
+        key: row.text_at(2)?.to_owned(),
+        payload: row.text_at(3)?.to_owned(),
+        status: parse_stored("job status", row.text_at(4)?)?,
+        run_at: row.int_at(5)?,
+        attempts: row.int_at(6)?,
+        last_error: row.opt_text_at(7)?.map(str::to_owned),
     })
 }
 
 const COLUMNS: &str = "id, kind, job_key, payload, status, run_at, attempts, last_error";
+/// [`COLUMNS`] after the key, which `apply_many` returns first.
 const RETURNING: &str = "kind, job_key, payload, status, run_at, attempts, last_error";
 
 /// Schedules a job inside the caller's transaction. Idempotent by (kind, key): scheduling the
 /// same job again returns false and changes nothing.
 pub async fn enqueue(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     kind: &str,
     key: &str,
     payload: &str,
     run_at: i64,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO jobs (kind, job_key, payload, status, run_at, attempts, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 0, $5, $5) ON CONFLICT (kind, job_key) DO NOTHING",
-    )
-    .bind(kind)
-    .bind(key)
-    .bind(payload)
-    .bind(JobStatus::Pending.as_str())
-    .bind(run_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let done = tx
+        .execute(
+            "INSERT INTO jobs (kind, job_key, payload, status, run_at, attempts, created_at,
+                updated_at)
+             VALUES ($1, $2, $3, $4, $5, 0, $5, $5) ON CONFLICT (kind, job_key) DO NOTHING",
+            &[
+                kind.into(),
+                key.into(),
+                payload.into(),
+                JobStatus::Pending.as_str().into(),
+                run_at.into(),
+            ],
+        )
+        .await?;
+    Ok(done == 1)
 }
 
 /// Claims up to `limit` due jobs of `kind` for `owner` until `now + lease_ms`: pending jobs whose

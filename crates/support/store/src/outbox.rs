@@ -4,7 +4,8 @@
 
 use sqlx::Row;
 
-use crate::db::{Db, StoreError, Tx};
+use crate::db::{Db, StoreError};
+use crate::unit::Conn;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -29,20 +30,22 @@ pub struct NewEvent<'a> {
 
 /// Appends an event inside the caller's transaction. The event id is unique: appending the same
 /// id again is a no-op, so a retried business step cannot emit an event twice.
-pub async fn append(tx: &mut Tx, e: &NewEvent<'_>) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO outbox (event_id, topic, aggregate_id, shard_key, payload, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-    )
-    .bind(e.event_id)
-    .bind(e.topic)
-    .bind(e.aggregate_id)
-    .bind(e.shard_key)
-    .bind(e.payload)
-    .bind(e.created_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn append(tx: &mut dyn Conn, e: &NewEvent<'_>) -> Result<bool, StoreError> {
+    let done = tx
+        .execute(
+            "INSERT INTO outbox (event_id, topic, aggregate_id, shard_key, payload, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+            &[
+                e.event_id.into(),
+                e.topic.into(),
+                e.aggregate_id.into(),
+                e.shard_key.into(),
+                e.payload.into(),
+                e.created_at.into(),
+            ],
+        )
+        .await?;
+    Ok(done == 1)
 }
 
 fn event(row: &sqlx::any::AnyRow) -> Result<Event, StoreError> {

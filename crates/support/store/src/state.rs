@@ -8,10 +8,9 @@
 //! the columns `(<history key>, from_status, to_status, event, actor, reason, at)`.
 
 use paycore_kernel::state::{IllegalTransition, Named, StateMachine};
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
-use crate::db::{StoreError, Tx};
+use crate::db::StoreError;
+use crate::unit::{Conn, Row};
 
 /// Where a machine's objects and their history are stored.
 #[derive(Debug, Clone, Copy)]
@@ -35,55 +34,15 @@ pub trait Stored: StateMachine {
     const TABLE: Table;
 }
 
-/// A value bound into the statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Value {
-    Text(Option<String>),
-    Int(Option<i64>),
-}
+pub use crate::unit::Value;
 
-impl From<&str> for Value {
-    fn from(s: &str) -> Self {
-        Value::Text(Some(s.to_string()))
-    }
-}
-impl From<String> for Value {
-    fn from(s: String) -> Self {
-        Value::Text(Some(s))
-    }
-}
-impl From<&String> for Value {
-    fn from(s: &String) -> Self {
-        Value::Text(Some(s.clone()))
-    }
-}
-impl From<Option<&str>> for Value {
-    fn from(s: Option<&str>) -> Self {
-        Value::Text(s.map(str::to_string))
-    }
-}
-impl From<Option<String>> for Value {
-    fn from(s: Option<String>) -> Self {
-        Value::Text(s)
-    }
-}
-impl From<i64> for Value {
-    fn from(v: i64) -> Self {
-        Value::Int(Some(v))
-    }
-}
-impl From<Option<i64>> for Value {
-    fn from(v: Option<i64>) -> Self {
-        Value::Int(v)
-    }
-}
-
-impl Value {
-    fn text(&self) -> String {
-        match self {
-            Value::Text(s) => s.clone().unwrap_or_default(),
-            Value::Int(v) => v.map(|v| v.to_string()).unwrap_or_default(),
-        }
+/// A key as text, for errors.
+fn key_text(v: &Value) -> String {
+    match v {
+        Value::Text(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Null | Value::NullInt => String::new(),
+        Value::Blob(b) => format!("{b:?}"),
     }
 }
 
@@ -217,7 +176,11 @@ impl<S: Stored> Transition<S> {
 
     /// Moves one object; returns its new state. `Lost` when it was not in `from` (or a guard
     /// did not hold), `Illegal` when the machine does not declare the move.
-    pub async fn apply(self, tx: &mut Tx, key: impl Into<Value>) -> Result<S, TransitionError> {
+    pub async fn apply(
+        self,
+        tx: &mut dyn Conn,
+        key: impl Into<Value>,
+    ) -> Result<S, TransitionError> {
         let key = key.into();
         let to = self.target()?;
         let t = &self.table;
@@ -229,13 +192,11 @@ impl<S: Stored> Transition<S> {
             t.key,
             values.len()
         );
-        let done = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &values)
-            .execute(&mut **tx)
-            .await?;
-        if done.rows_affected() != 1 {
+        let done = tx.execute(&sql, &values).await?;
+        if done != 1 {
             return Err(TransitionError::Lost {
                 machine: t.machine,
-                key: key.text(),
+                key: key_text(&key),
                 expected: self.from.as_str(),
             });
         }
@@ -248,10 +209,10 @@ impl<S: Stored> Transition<S> {
     /// not in `from` are left alone: callers that must move all compare the counts.
     pub async fn apply_many(
         self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         keys: &[Value],
         returning: &str,
-    ) -> Result<Vec<AnyRow>, TransitionError> {
+    ) -> Result<Vec<Row>, TransitionError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -268,18 +229,21 @@ impl<S: Stored> Transition<S> {
             "UPDATE {} SET {set} WHERE {cond} AND {} IN ({list}) RETURNING {}, {returning}",
             t.table, t.key, t.key
         );
-        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &values)
-            .fetch_all(&mut **tx)
-            .await?;
+        let rows = tx.fetch_all(&sql, &values).await?;
         let moved = rows
             .iter()
-            .map(|r| key_of(r, t.key))
+            .map(|r| r.value(t.key).cloned())
             .collect::<Result<Vec<_>, _>>()?;
         self.history(tx, &moved, to).await?;
         Ok(rows)
     }
 
-    async fn history(&self, tx: &mut Tx, keys: &[Value], to: S) -> Result<(), TransitionError> {
+    async fn history(
+        &self,
+        tx: &mut dyn Conn,
+        keys: &[Value],
+        to: S,
+    ) -> Result<(), TransitionError> {
         insert_history(
             tx,
             &self.table,
@@ -298,7 +262,7 @@ impl<S: Stored> Transition<S> {
 /// Records that an object was created (its row inserted by its owner) in `state`, which must
 /// be one of the machine's initial states.
 pub async fn created<S: Stored>(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     key: impl Into<Value>,
     state: S,
     actor: &str,
@@ -328,16 +292,9 @@ pub async fn created<S: Stored>(
     .await
 }
 
-fn key_of(row: &AnyRow, column: &str) -> Result<Value, TransitionError> {
-    if let Ok(s) = row.try_get::<String, _>(column) {
-        return Ok(Value::Text(Some(s)));
-    }
-    Ok(Value::Int(Some(row.try_get::<i64, _>(column)?)))
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn insert_history(
-    tx: &mut Tx,
+    tx: &mut dyn Conn,
     t: &Table,
     keys: &[Value],
     from: Option<&str>,
@@ -369,35 +326,21 @@ async fn insert_history(
             "INSERT INTO {} ({}, from_status, to_status, event, actor, reason, at) VALUES {rows}",
             t.history, t.history_key
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
         for key in chunk {
-            q = match key {
-                Value::Text(s) => q.bind(s.clone()),
-                Value::Int(i) => q.bind(*i),
-            };
-            q = q
-                .bind(from)
-                .bind(to)
-                .bind(event)
-                .bind(actor)
-                .bind(reason)
-                .bind(at);
+            params.extend([
+                key.clone(),
+                Value::from(from),
+                Value::from(to),
+                Value::from(event),
+                Value::from(actor),
+                Value::from(reason),
+                Value::from(at),
+            ]);
         }
-        q.execute(&mut **tx).await?;
+        tx.execute(&sql, &params).await?;
     }
     Ok(())
-}
-
-type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
-
-fn bind_all<'q>(mut q: Query<'q>, values: &'q [Value]) -> Query<'q> {
-    for v in values {
-        q = match v {
-            Value::Text(s) => q.bind(s.as_deref()),
-            Value::Int(i) => q.bind(*i),
-        };
-    }
-    q
 }
 
 /// The stored name of a state, parsed; an unknown name is corrupt data.

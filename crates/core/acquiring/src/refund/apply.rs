@@ -2,7 +2,7 @@
 
 use paycore_channels::QueryOutcome;
 use paycore_kernel::state::StateMachine;
-use paycore_store::Tx;
+use paycore_store::Conn;
 
 use super::RefundResult;
 use crate::alerts::AlertKind;
@@ -14,6 +14,13 @@ use crate::model::{Attempt, Payment, Refund, RefundKind, ResultSource};
 use crate::publish::nothing;
 use crate::rows::ReservedIds;
 use crate::Acquiring;
+
+/// What a refund result's unit of work did.
+enum RefundApplied {
+    Refund(Box<Refund>),
+    /// A success of another amount than the refund's: an alert, and nothing else.
+    AmountMismatch,
+}
 
 impl Acquiring {
     /// Applies a channel's word on a refund attempt. Results for a refund that is already final
@@ -37,17 +44,43 @@ impl Acquiring {
         let ids = self.reserve_ids(attempt_id, false).await?;
         let before = self.attempt_now(attempt_id).await?;
         self.prepare_ledger(&before).await?;
-        let mut tx = self.db.begin().await?;
-        let attempt = self.attempt_in(&mut tx, attempt_id).await?;
+        let me = self.clone();
+        let attempt_id = attempt_id.to_owned();
+        let applied = self
+            .db
+            .unit(move |tx| {
+                Box::pin(async move {
+                    me.apply_refund_unit(tx, &attempt_id, &result, source, &ids)
+                        .await
+                })
+            })
+            .await?;
+        match applied {
+            RefundApplied::Refund(r) => Ok(*r),
+            RefundApplied::AmountMismatch => Err(AcquiringError::ChannelMessage(
+                "refund amount differs".into(),
+            )),
+        }
+    }
+
+    /// The unit of work of a refund attempt's result; for a success of the wrong amount, only
+    /// the alert.
+    async fn apply_refund_unit(
+        &self,
+        tx: &mut dyn Conn,
+        attempt_id: &str,
+        result: &RefundResult,
+        source: ResultSource,
+        ids: &ReservedIds,
+    ) -> Result<RefundApplied, AcquiringError> {
+        let attempt = self.attempt_in(tx, attempt_id).await?;
         let refund_id = attempt.refund_id.clone().ok_or_else(|| {
             AcquiringError::ChannelMessage(format!("{attempt_id} is not a refund attempt"))
         })?;
-        let refund = self.refund_in(&mut tx, &refund_id).await?;
-        let event = match &result {
-            RefundResult::Pending => {
-                tx.commit().await?;
-                return Ok(refund);
-            }
+        let refund = self.refund_in(tx, &refund_id).await?;
+        let unchanged = |r: Refund| Ok(RefundApplied::Refund(Box::new(r)));
+        let event = match result {
+            RefundResult::Pending => return unchanged(refund),
             RefundResult::Succeeded { amount, .. } if *amount != refund.amount => {
                 let detail = format!(
                     "channel reports a refund of {} for {} ({})",
@@ -56,17 +89,14 @@ impl Acquiring {
                     source.as_str()
                 );
                 self.alert_in(
-                    &mut tx,
+                    tx,
                     &attempt.channel,
                     AlertKind::AmountMismatch,
                     Some(attempt_id),
                     &detail,
                 )
                 .await?;
-                tx.commit().await?;
-                return Err(AcquiringError::ChannelMessage(
-                    "refund amount differs".into(),
-                ));
+                return Ok(RefundApplied::AmountMismatch);
             }
             RefundResult::Succeeded { .. } | RefundResult::Reversed { .. } => {
                 RefundEvent::ChannelSucceeded
@@ -74,42 +104,40 @@ impl Acquiring {
             RefundResult::Failed { .. } => RefundEvent::ChannelFailed,
         };
         if refund.status.next(event).is_none() {
-            tx.commit().await?;
-            return Ok(refund);
+            return unchanged(refund);
         }
-        let payment = self.payment_in(&mut tx, &refund.payment_id).await?;
-        let after = match &result {
+        let payment = self.payment_in(tx, &refund.payment_id).await?;
+        let after = match result {
             RefundResult::Reversed { .. } => {
-                let charged = self.charged_attempt(&refund, &payment).await?;
-                self.complete_auto_by_reversal(&mut tx, &refund, &payment, &charged, source, &ids)
+                let charged = self.charged_attempt_in(tx, &refund, &payment).await?;
+                self.complete_auto_by_reversal(tx, &refund, &payment, &charged, source, ids)
                     .await?
             }
             RefundResult::Failed { code, .. } => {
-                self.settle_refund_attempt(&mut tx, &attempt, &result, source)
+                self.settle_refund_attempt(tx, &attempt, result, source)
                     .await?;
-                self.fail_refund(&mut tx, &refund, &payment, code, source, &ids)
+                self.fail_refund(tx, &refund, &payment, code, source, ids)
                     .await?
             }
             RefundResult::Succeeded {
                 channel_refund_id, ..
             } => {
-                self.settle_refund_attempt(&mut tx, &attempt, &result, source)
+                self.settle_refund_attempt(tx, &attempt, result, source)
                     .await?;
                 self.complete_refund(
-                    &mut tx,
+                    tx,
                     &refund,
                     &payment,
                     &attempt.channel,
                     Some(channel_refund_id.clone()),
                     source,
-                    &ids,
+                    ids,
                 )
                 .await?
             }
             RefundResult::Pending => refund,
         };
-        tx.commit().await?;
-        Ok(after)
+        unchanged(after)
     }
 
     /// An automatic refund the channel refuses may have nothing left to give back: the charge
@@ -152,7 +180,7 @@ impl Acquiring {
     /// The refund's own attempt follows the result (a reversal means it was never needed).
     pub(super) async fn settle_refund_attempt(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         attempt: &Attempt,
         result: &RefundResult,
         source: ResultSource,
@@ -185,7 +213,7 @@ impl Acquiring {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn complete_refund(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         refund: &Refund,
         payment: &Payment,
         channel: &str,
@@ -235,7 +263,7 @@ impl Acquiring {
 
     async fn fail_refund(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         refund: &Refund,
         payment: &Payment,
         code: &str,
@@ -283,7 +311,7 @@ impl Acquiring {
     /// back. The guard makes a reservation that was never made an error, not a negative one.
     async fn settle_reservation(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         refund: &Refund,
         payment: &Payment,
         refunded: bool,
@@ -296,13 +324,17 @@ impl Acquiring {
             "UPDATE payments SET refunding_amount = refunding_amount - $1, updated_at = $2
              WHERE payment_id = $3 AND refunding_amount >= $1"
         };
-        let done = sqlx::query(sql)
-            .bind(refund.amount.minor())
-            .bind(self.now())
-            .bind(&payment.payment_id)
-            .execute(&mut **tx)
+        let done = tx
+            .execute(
+                sql,
+                &[
+                    refund.amount.minor().into(),
+                    self.now().into(),
+                    payment.payment_id.as_str().into(),
+                ],
+            )
             .await?;
-        if done.rows_affected() != 1 {
+        if done != 1 {
             return Err(AcquiringError::Internal(format!(
                 "refund {} has no reservation on payment {}",
                 refund.refund_id, payment.payment_id

@@ -3,7 +3,7 @@
 //! never touches the payment's own counters: the payment never counted that charge as paid.
 
 use paycore_kernel::Money;
-use paycore_store::{jobs, Tx};
+use paycore_store::{jobs, Conn};
 use serde_json::json;
 
 use super::create::Reservation;
@@ -21,7 +21,7 @@ impl Acquiring {
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn create_auto_refund(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         payment: &Payment,
         attempt: &Attempt,
         channel_txn_id: &str,
@@ -77,7 +77,7 @@ impl Acquiring {
     /// and the reversal is booked as the refund.
     pub(crate) async fn complete_auto_by_reversal(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         refund: &Refund,
         payment: &Payment,
         charged: &Attempt,

@@ -3,7 +3,7 @@
 
 use paycore_kernel::crypto::sha256_hex;
 use paycore_kernel::{BizType, Money, Rounding};
-use paycore_store::{Row, Tx};
+use paycore_store::Conn;
 use serde_json::json;
 
 use super::{FeeRefundPolicy, NewRefund};
@@ -173,7 +173,7 @@ impl Acquiring {
     /// cancel needs the whole payment unrefunded and nothing else in flight.
     async fn reserve_on_payment(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         r: &Reservation<'_>,
     ) -> Result<bool, AcquiringError> {
         let sql = match r.kind {
@@ -188,52 +188,59 @@ impl Acquiring {
                    AND refunded_amount + refunding_amount + $1 <= amount"
             }
         };
-        let done = sqlx::query(sql)
-            .bind(r.amount.minor())
-            .bind(self.now())
-            .bind(&r.payment.payment_id)
-            .bind(PaymentStatus::Succeeded.as_str())
-            .execute(&mut **tx)
+        let done = tx
+            .execute(
+                sql,
+                &[
+                    r.amount.minor().into(),
+                    self.now().into(),
+                    r.payment.payment_id.as_str().into(),
+                    PaymentStatus::Succeeded.as_str().into(),
+                ],
+            )
             .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Writes the refund and its attempt; false when its number exists already.
     pub(crate) async fn insert_refund(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         r: &Reservation<'_>,
         fee_refund: Money,
         hold_no: Option<&str>,
         charge_day: Option<i64>,
     ) -> Result<bool, AcquiringError> {
         let now = self.now();
-        let inserted = sqlx::query(
-            "INSERT INTO refunds (refund_id, merchant_id, out_refund_no, request_hash, payment_id,
-                amount, currency, fee_refund, reason, kind, status, attempt_id, payment_attempt_id,
-                charge_day, hold_no, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
-             ON CONFLICT (merchant_id, out_refund_no) DO NOTHING",
-        )
-        .bind(r.refund_id)
-        .bind(&r.payment.merchant_id)
-        .bind(r.out_refund_no)
-        .bind(r.request_hash)
-        .bind(&r.payment.payment_id)
-        .bind(r.amount.minor())
-        .bind(r.amount.currency().code())
-        .bind(fee_refund.minor())
-        .bind(r.reason)
-        .bind(r.kind.as_str())
-        .bind(RefundStatus::Processing.as_str())
-        .bind(r.attempt_id)
-        .bind(r.payment_attempt_id)
-        .bind(charge_day)
-        .bind(hold_no)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        if inserted.rows_affected() != 1 {
+        let inserted = tx
+            .execute(
+                "INSERT INTO refunds (refund_id, merchant_id, out_refund_no, request_hash,
+                    payment_id, amount, currency, fee_refund, reason, kind, status, attempt_id,
+                    payment_attempt_id, charge_day, hold_no, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                    $16)
+                 ON CONFLICT (merchant_id, out_refund_no) DO NOTHING",
+                &[
+                    r.refund_id.into(),
+                    r.payment.merchant_id.as_str().into(),
+                    r.out_refund_no.into(),
+                    r.request_hash.into(),
+                    r.payment.payment_id.as_str().into(),
+                    r.amount.minor().into(),
+                    r.amount.currency().code().into(),
+                    fee_refund.minor().into(),
+                    r.reason.into(),
+                    r.kind.as_str().into(),
+                    RefundStatus::Processing.as_str().into(),
+                    r.attempt_id.into(),
+                    r.payment_attempt_id.into(),
+                    charge_day.into(),
+                    hold_no.into(),
+                    now.into(),
+                ],
+            )
+            .await?;
+        if inserted != 1 {
             return Ok(false);
         }
         paycore_store::state::created(
@@ -268,7 +275,7 @@ impl Acquiring {
     /// transaction (the payment row is locked, so concurrent refunds see each other).
     async fn fee_refund_in(
         &self,
-        tx: &mut Tx,
+        tx: &mut dyn Conn,
         payment: &Payment,
         amount: Money,
         kind: RefundKind,
@@ -280,19 +287,21 @@ impl Acquiring {
         if self.config.fee_refund == FeeRefundPolicy::None {
             return Ok(zero);
         }
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(fee_refund), 0) AS BIGINT) AS fees,
-                    CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amounts
-             FROM refunds WHERE payment_id = $1 AND kind = $2 AND status <> $3",
-        )
-        .bind(&payment.payment_id)
-        .bind(RefundKind::Merchant.as_str())
-        .bind(RefundStatus::Failed.as_str())
-        .fetch_one(&mut **tx)
-        .await?;
+        let row = tx
+            .fetch_one(
+                "SELECT CAST(COALESCE(SUM(fee_refund), 0) AS BIGINT) AS fees,
+                        CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS amounts
+                 FROM refunds WHERE payment_id = $1 AND kind = $2 AND status <> $3",
+                &[
+                    payment.payment_id.as_str().into(),
+                    RefundKind::Merchant.as_str().into(),
+                    RefundStatus::Failed.as_str().into(),
+                ],
+            )
+            .await?;
         let currency = amount.currency();
-        let fees = Money::from_minor(row.try_get("fees")?, currency);
-        let before = Money::from_minor(row.try_get("amounts")?, currency);
+        let fees = Money::from_minor(row.int("fees")?, currency);
+        let before = Money::from_minor(row.int("amounts")?, currency);
         if before
             .checked_add(amount)?
             .cmp_same(payment.amount)?

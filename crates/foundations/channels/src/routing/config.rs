@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use paycore_kernel::product::Product;
 use paycore_kernel::{Clock, Currency, Money};
-use paycore_store::{Db, Row, StoreError};
+use paycore_store::{Conn, Db, Row, StoreError};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 
@@ -330,23 +330,24 @@ pub async fn volumes(
 }
 
 pub async fn add_volume(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut dyn Conn,
     month: i64,
     channel: &str,
     amount: Money,
 ) -> Result<(), RoutingError> {
-    sqlx::query(
+    conn.execute(
         "INSERT INTO channel_volumes (channel, month, currency, volume, txns)
          VALUES ($1, $2, $3, $4, 1)
          ON CONFLICT (channel, month, currency) DO UPDATE
              SET volume = channel_volumes.volume + excluded.volume,
                  txns = channel_volumes.txns + 1",
+        &[
+            channel.into(),
+            month.into(),
+            amount.currency().code().into(),
+            amount.minor().into(),
+        ],
     )
-    .bind(channel)
-    .bind(month)
-    .bind(amount.currency().code())
-    .bind(amount.minor())
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -363,20 +364,17 @@ pub async fn affinity(db: &Db, payer_key: &str) -> Result<Option<String>, Routin
 }
 
 pub async fn set_affinity(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut dyn Conn,
     clock: &dyn Clock,
     payer_key: &str,
     channel: &str,
 ) -> Result<(), RoutingError> {
-    sqlx::query(
+    conn.execute(
         "INSERT INTO channel_payer_affinity (payer_key, channel, updated_at) VALUES ($1, $2, $3)
          ON CONFLICT (payer_key) DO UPDATE SET channel = excluded.channel,
              updated_at = excluded.updated_at",
+        &[payer_key.into(), channel.into(), clock.unix_millis().into()],
     )
-    .bind(payer_key)
-    .bind(channel)
-    .bind(clock.unix_millis())
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }

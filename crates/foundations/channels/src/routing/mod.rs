@@ -625,7 +625,7 @@ impl Router {
     /// it costs no commit of its own.
     pub async fn record_success_in(
         &self,
-        tx: &mut paycore_store::Tx,
+        tx: &mut dyn paycore_store::Conn,
         channel: &str,
         payer_key: Option<&str>,
         amount: Money,

@@ -84,6 +84,14 @@ impl Row {
             .ok_or_else(|| StoreError::Corrupt(format!("no column {name}")))
     }
 
+    /// The value of a column as read.
+    pub fn value(&self, name: &str) -> Result<&Value, StoreError> {
+        let i = self.index(name)?;
+        self.values
+            .get(i)
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {name}")))
+    }
+
     pub fn int(&self, name: &str) -> Result<i64, StoreError> {
         self.int_at(self.index(name)?)
     }

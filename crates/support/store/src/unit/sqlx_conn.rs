@@ -53,3 +53,26 @@ impl Conn for Tx {
         rows.iter().map(|r| from_any(r, &names)).collect()
     }
 }
+
+impl crate::db::Db {
+    /// A query on the readers (committed data, outside any unit), its rows as a unit sees them,
+    /// so that one decoder serves reads inside and outside units.
+    pub async fn read(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let q = bind(sqlx::query(sqlx::AssertSqlSafe(sql)), params);
+        let rows = q.fetch_all(self.reader()).await?;
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let names = names_of(first);
+        rows.iter().map(|r| from_any(r, &names)).collect()
+    }
+
+    /// [`Db::read`]'s first row, if any.
+    pub async fn read_optional(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<Row>, StoreError> {
+        Ok(self.read(sql, params).await?.into_iter().next())
+    }
+}
