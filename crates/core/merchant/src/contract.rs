@@ -264,6 +264,8 @@ impl Merchants {
         terms: &ContractTerms,
     ) -> Result<Contract, MerchantError> {
         terms.validate()?;
+        // Decided on what is stored now, not on what this node cached.
+        self.caches.forget(merchant_id);
         self.get(merchant_id).await?;
         let existing = self.contract(merchant_id, product).await?;
         if existing.as_ref().is_some_and(|c| c.terms() == *terms) {
@@ -308,6 +310,7 @@ impl Merchants {
         self.record_version(&mut tx, &contract_id, version, terms, now)
             .await?;
         tx.commit().await?;
+        self.caches.forget(merchant_id);
         self.contract(merchant_id, product)
             .await?
             .ok_or(MerchantError::NotFound)
@@ -392,6 +395,11 @@ impl Merchants {
         merchant_id: &str,
         product: Product,
     ) -> Result<Option<Contract>, MerchantError> {
+        let key = (merchant_id.to_owned(), product);
+        if let Some(c) = self.caches.contracts.get(&key) {
+            return Ok(c);
+        }
+        let ticket = self.caches.contracts.ticket();
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {CONTRACT_COLUMNS} FROM merchant_contracts WHERE merchant_id = $1 AND product = $2"
         )))
@@ -399,7 +407,9 @@ impl Merchants {
         .bind(product.as_str())
         .fetch_optional(self.db.reader())
         .await?;
-        row.as_ref().map(contract_from_row).transpose()
+        let c = row.as_ref().map(contract_from_row).transpose()?;
+        self.caches.contracts.put(key, c.clone(), ticket);
+        Ok(c)
     }
 
     pub async fn contracts(&self, merchant_id: &str) -> Result<Vec<Contract>, MerchantError> {

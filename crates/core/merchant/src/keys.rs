@@ -2,10 +2,6 @@
 //! platform generates, shows once and keeps sealed. A merchant may hold several active keys at
 //! once, so a key can be rotated without downtime.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use paycore_kernel::crypto::{random_token, sha256_hex, Algorithm, VerifyingKey};
 use paycore_kernel::{BizType, Secret};
 use paycore_store::Row;
@@ -69,42 +65,6 @@ pub enum NewKey<'a> {
 pub struct AuthKey {
     pub merchant_status: MerchantStatus,
     pub key: VerifyingKey,
-}
-
-/// Keys used to verify requests, cached briefly: each request would otherwise read two rows
-/// and, for HMAC, decrypt the secret. A change on this node clears the entries at once; other
-/// nodes see it within the TTL.
-#[derive(Default)]
-pub(super) struct KeyCache {
-    entries: Mutex<HashMap<(String, String), (Instant, AuthKey)>>,
-}
-
-const CACHE_TTL: Duration = Duration::from_secs(5);
-const CACHE_MAX: usize = 100_000;
-
-impl KeyCache {
-    fn get(&self, merchant_id: &str, key_id: &str) -> Option<AuthKey> {
-        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&(merchant_id.to_string(), key_id.to_string()))
-            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
-            .map(|(_, k)| k.clone())
-    }
-
-    fn put(&self, merchant_id: &str, key_id: &str, key: AuthKey) {
-        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= CACHE_MAX {
-            map.clear();
-        }
-        map.insert(
-            (merchant_id.to_string(), key_id.to_string()),
-            (Instant::now(), key),
-        );
-    }
-
-    pub(super) fn forget_merchant(&self, merchant_id: &str) {
-        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|(m, _), _| m != merchant_id);
-    }
 }
 
 fn seal_context(key_id: &str) -> String {
@@ -266,7 +226,7 @@ impl Merchants {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.keys.forget_merchant(merchant_id);
+        self.caches.forget(merchant_id);
         self.key(merchant_id, key_id).await
     }
 
@@ -277,9 +237,11 @@ impl Merchants {
         merchant_id: &str,
         key_id: &str,
     ) -> Result<AuthKey, MerchantError> {
-        if let Some(k) = self.keys.get(merchant_id, key_id) {
+        let cache_key = (merchant_id.to_owned(), key_id.to_owned());
+        if let Some(k) = self.caches.keys.get(&cache_key) {
             return Ok(k);
         }
+        let ticket = self.caches.keys.ticket();
         let row = sqlx::query(
             "SELECT m.status AS merchant_status, k.algorithm, k.public_key_pem, k.secret_sealed,
                     k.status AS key_status
@@ -316,7 +278,7 @@ impl Merchants {
             merchant_status,
             key,
         };
-        self.keys.put(merchant_id, key_id, auth.clone());
+        self.caches.keys.put(cache_key, auth.clone(), ticket);
         Ok(auth)
     }
 }

@@ -1,6 +1,7 @@
 //! Merchant platform (S9): merchants and their KYB data and status, their API keys (several at
 //! once, for rotation), and their contracts for products with fee plans.
 
+mod cache;
 mod contract;
 mod keys;
 mod model;
@@ -88,7 +89,7 @@ pub struct Merchants {
     /// Status given to new merchants: `onboarding` in production, `active` in sandbox mode so
     /// that a new test merchant can pay at once.
     initial_status: MerchantStatus,
-    keys: Arc<keys::KeyCache>,
+    caches: Arc<cache::Caches>,
 }
 
 const MERCHANT_COLUMNS: &str = "merchant_id, name, status, legal_name, registration_number, \
@@ -108,7 +109,7 @@ impl Merchants {
             vault,
             clock,
             initial_status,
-            keys: Arc::new(keys::KeyCache::default()),
+            caches: Arc::new(cache::Caches::default()),
         }
     }
 
@@ -159,7 +160,13 @@ impl Merchants {
         self.get(id.as_str()).await
     }
 
+    /// A merchant, as read within the last [`cache::TTL`] (at once after a change on this node).
     pub async fn get(&self, merchant_id: &str) -> Result<Merchant, MerchantError> {
+        let key = merchant_id.to_owned();
+        if let Some(m) = self.caches.merchants.get(&key) {
+            return Ok(m);
+        }
+        let ticket = self.caches.merchants.ticket();
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {MERCHANT_COLUMNS} FROM merchants WHERE merchant_id = $1"
         )))
@@ -167,7 +174,9 @@ impl Merchants {
         .fetch_optional(self.db.reader())
         .await?
         .ok_or(MerchantError::NotFound)?;
-        model::merchant_from_row(&row)
+        let m = model::merchant_from_row(&row)?;
+        self.caches.merchants.put(key, m.clone(), ticket);
+        Ok(m)
     }
 
     /// Merchants in creation order, `limit` at a time after `after` (a merchant id).
@@ -218,6 +227,7 @@ impl Merchants {
         if done.rows_affected() == 0 {
             return Err(MerchantError::NotFound);
         }
+        self.caches.forget(merchant_id);
         self.get(merchant_id).await
     }
 
@@ -230,6 +240,7 @@ impl Merchants {
         actor: &str,
         reason: Option<&str>,
     ) -> Result<Merchant, MerchantError> {
+        self.caches.forget(merchant_id);
         let current = self.get(merchant_id).await?;
         if current.status == event.target() {
             return Ok(current);
@@ -246,7 +257,7 @@ impl Merchants {
             .apply(&mut tx, merchant_id)
             .await?;
         tx.commit().await?;
-        self.keys.forget_merchant(merchant_id);
+        self.caches.forget(merchant_id);
         self.get(merchant_id).await
     }
 

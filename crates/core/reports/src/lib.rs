@@ -5,7 +5,7 @@
 use paycore_store::bus::{BoxFuture, MessageError, Subscriber};
 use paycore_store::migrate::{Migration, Schema};
 use paycore_store::outbox::Event;
-use paycore_store::{Db, Row, Tx};
+use paycore_store::{Conn, Db, Row, Value};
 
 /// The reports' tables.
 pub const SCHEMA: Schema = Schema {
@@ -75,7 +75,7 @@ impl Subscriber for PaymentStats {
 
     fn handle<'a>(
         &'a self,
-        tx: &'a mut Tx,
+        tx: &'a mut dyn Conn,
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), MessageError>> {
         Box::pin(async move {
@@ -114,17 +114,18 @@ impl Subscriber for PaymentStats {
                 amount_col.map(|c| format!(", {c}")).unwrap_or_default(),
                 if amount_col.is_some() { ", $7" } else { "" },
             );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(day)
-                .bind(&event.shard_key)
-                .bind(product)
-                .bind(channel)
-                .bind(text("currency"))
-                .bind(fee);
+            let mut params: Vec<Value> = vec![
+                day.into(),
+                event.shard_key.as_str().into(),
+                product.into(),
+                channel.into(),
+                text("currency").into(),
+                fee.into(),
+            ];
             if amount_col.is_some() {
-                q = q.bind(amount);
+                params.push(amount.into());
             }
-            q.execute(&mut **tx).await?;
+            tx.execute(&sql, &params).await?;
             Ok(())
         })
     }

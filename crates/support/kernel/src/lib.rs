@@ -7,6 +7,7 @@
 //! - [`product`]: the payment products of the API.
 //! - [`crypto`]: signature algorithms of the open API and the vault's encryption.
 
+pub mod cache;
 pub mod clock;
 pub mod crypto;
 pub mod id;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::outbox::{self, Event};
-use crate::{Db, StoreError, Tx};
+use crate::{Conn, Db, StoreError};
 use paycore_kernel::Clock;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,10 +34,11 @@ pub trait Subscriber: Send + Sync {
     /// Its name: the key of its offset and receipts. Never rename a running subscriber.
     fn name(&self) -> &str;
 
-    /// Applies one event inside `tx` (which also records the receipt).
+    /// Applies one event inside `tx`, the unit of work that also records the receipt. It
+    /// awaits nothing but its statements.
     fn handle<'a>(
         &'a self,
-        tx: &'a mut Tx,
+        tx: &'a mut dyn Conn,
         event: &'a Event,
     ) -> BoxFuture<'a, Result<(), MessageError>>;
 }
@@ -66,27 +67,61 @@ impl Bus {
         let mut handled = 0;
         for sub in &self.subscribers {
             let events = outbox::pending(&self.db, sub.name(), BATCH).await?;
-            for event in &events {
-                let mut tx = self.db.begin().await?;
-                let fresh = sqlx::query(
-                    "INSERT INTO message_receipts (subscriber, event_id, handled_at) VALUES ($1, $2, $3)
-                     ON CONFLICT (subscriber, event_id) DO NOTHING",
-                )
-                .bind(sub.name())
-                .bind(&event.event_id)
-                .bind(self.clock.unix_millis())
-                .execute(&mut *tx)
-                .await?;
-                if fresh.rows_affected() == 1 {
-                    sub.handle(&mut tx, event).await?;
-                    handled += 1;
-                }
-                tx.commit().await?;
-                outbox::acknowledge(&self.db, sub.name(), event.seq, self.clock.unix_millis())
-                    .await?;
+            if events.is_empty() {
+                continue;
             }
+            handled += match self.handle_batch(sub, events.clone()).await {
+                Ok(n) => n,
+                // One event of the batch fails: those before it still get through, one unit
+                // each, and the failing one stops the subscriber where it is.
+                Err(_) => {
+                    let mut n = 0;
+                    for event in events {
+                        n += self.handle_batch(sub, vec![event]).await?;
+                    }
+                    n
+                }
+            };
         }
         Ok(handled)
+    }
+
+    /// One unit of work for `events`: each one's receipt and effect, then the offset after the
+    /// last — so a batch is handled and acknowledged together, or not at all.
+    async fn handle_batch(
+        &self,
+        sub: &Arc<dyn Subscriber>,
+        events: Vec<Event>,
+    ) -> Result<usize, MessageError> {
+        let (sub, now) = (sub.clone(), self.clock.unix_millis());
+        self.db
+            .unit(move |tx| {
+                Box::pin(async move {
+                    let mut handled = 0;
+                    for event in &events {
+                        let fresh = tx
+                            .execute(
+                                "INSERT INTO message_receipts (subscriber, event_id, handled_at)
+                                 VALUES ($1, $2, $3) ON CONFLICT (subscriber, event_id) DO NOTHING",
+                                &[
+                                    sub.name().into(),
+                                    event.event_id.as_str().into(),
+                                    now.into(),
+                                ],
+                            )
+                            .await?;
+                        if fresh == 1 {
+                            sub.handle(tx, event).await?;
+                            handled += 1;
+                        }
+                    }
+                    if let Some(last) = events.last() {
+                        outbox::acknowledge_in(tx, sub.name(), last.seq, now).await?;
+                    }
+                    Ok(handled)
+                })
+            })
+            .await
     }
 
     /// Runs until `shutdown` resolves.

@@ -76,15 +76,25 @@ pub async fn pending(db: &Db, subscriber: &str, limit: i64) -> Result<Vec<Event>
 
 /// Moves the subscriber's offset forward (never back) once it has handled events up to `seq`.
 pub async fn acknowledge(db: &Db, subscriber: &str, seq: i64, now: i64) -> Result<(), StoreError> {
-    sqlx::query(
+    let mut tx = db.begin().await?;
+    acknowledge_in(&mut tx, subscriber, seq, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`acknowledge`] inside the unit that handled the events.
+pub async fn acknowledge_in(
+    tx: &mut dyn Conn,
+    subscriber: &str,
+    seq: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
         "INSERT INTO outbox_offsets (subscriber, last_id, updated_at) VALUES ($1, $2, $3)
          ON CONFLICT (subscriber) DO UPDATE SET last_id = $2, updated_at = $3
          WHERE outbox_offsets.last_id < $2",
+        &[subscriber.into(), seq.into(), now.into()],
     )
-    .bind(subscriber)
-    .bind(seq)
-    .bind(now)
-    .execute(db.writer())
     .await?;
     Ok(())
 }

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use paycore_kernel::cache::TtlCache;
 use paycore_kernel::product::Product;
 use paycore_kernel::{Clock, Currency, Money};
 use paycore_store::{Db, StoreError};
@@ -240,7 +241,13 @@ pub struct Router {
     health: Mutex<HashMap<String, ChannelHealth>>,
     /// Smooth weighted round-robin state per channel.
     rr: Mutex<HashMap<String, i64>>,
+    /// The channels' configurations, read at most once per [`CONFIG_TTL`]; a change through
+    /// this router clears them at once, another node's is seen within the TTL.
+    configs: TtlCache<(), Arc<Vec<ChannelConfig>>>,
 }
+
+/// How long a channel configuration changed on another node can go unseen here.
+pub const CONFIG_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -370,7 +377,24 @@ impl Router {
             strategy: RwLock::new(Strategy::default()),
             health: Mutex::new(HashMap::new()),
             rr: Mutex::new(HashMap::new()),
+            configs: TtlCache::new(CONFIG_TTL),
         }
+    }
+
+    /// Every channel's configuration, from the cache when it is fresh.
+    async fn configs(&self) -> Result<Arc<Vec<ChannelConfig>>, RoutingError> {
+        if let Some(c) = self.configs.get(&()) {
+            return Ok(c);
+        }
+        let ticket = self.configs.ticket();
+        let c = Arc::new(config::load_all(&self.db).await?);
+        self.configs.put((), c.clone(), ticket);
+        Ok(c)
+    }
+
+    /// After a change of a configuration: the next payment reads them again.
+    fn changed(&self) {
+        self.configs.retain(|_| false);
     }
 
     pub fn with_strategy(self, strategy: Strategy) -> Self {
@@ -391,7 +415,7 @@ impl Router {
 
     /// Picks the channel for `ctx`, or says why none can take it.
     pub async fn choose(&self, ctx: &RouteContext) -> Result<RouteDecision, RoutingError> {
-        let configs = config::load_all(&self.db).await?;
+        let configs = self.configs().await?;
         let round = self.read_round(ctx).await?;
         let (mut candidates, eligible) = self.screen(&configs, &round);
         let Some(top) = eligible.iter().map(|(c, _, _)| c.priority).max() else {
@@ -640,23 +664,29 @@ impl Router {
 
     pub async fn set_enabled(&self, channel: &str, enabled: bool) -> Result<(), RoutingError> {
         config::set_enabled(&self.db, self.clock.as_ref(), channel, enabled).await?;
+        self.changed();
         tracing::info!(target: "detail", channel, enabled, "channel switch changed");
         Ok(())
     }
 
     pub async fn set_weight(&self, channel: &str, weight: u32) -> Result<(), RoutingError> {
         config::set_weight(&self.db, self.clock.as_ref(), channel, weight).await?;
+        self.changed();
         tracing::info!(target: "detail", channel, weight, "channel weight changed");
         Ok(())
     }
 
     pub async fn set_priority(&self, channel: &str, priority: i32) -> Result<(), RoutingError> {
-        config::set_priority(&self.db, self.clock.as_ref(), channel, priority).await
+        config::set_priority(&self.db, self.clock.as_ref(), channel, priority).await?;
+        self.changed();
+        Ok(())
     }
 
     /// Adds a channel or replaces its whole configuration.
     pub async fn upsert_channel(&self, c: &ChannelConfig) -> Result<(), RoutingError> {
-        config::upsert(&self.db, self.clock.as_ref(), c).await
+        config::upsert(&self.db, self.clock.as_ref(), c).await?;
+        self.changed();
+        Ok(())
     }
 
     /// Every configured channel with its switch, weight and live health.
