@@ -216,23 +216,35 @@ async fn nonce_writer(db: Db, mut rx: tokio::sync::mpsc::Receiver<NonceRequest>)
     }
 }
 
-async fn insert_nonces(db: &Db, batch: &[NonceRequest]) -> Result<Vec<bool>, sqlx::Error> {
-    let mut tx = db.writer().begin().await?;
-    let mut fresh = Vec::with_capacity(batch.len());
-    for (merchant_id, nonce, expires_at, _) in batch {
-        let done = sqlx::query(
-            "INSERT INTO api_nonces (merchant_id, nonce, expires_at) VALUES ($1, $2, $3)
-             ON CONFLICT (merchant_id, nonce) DO NOTHING",
-        )
-        .bind(merchant_id)
-        .bind(nonce)
-        .bind(*expires_at)
-        .execute(&mut *tx)
-        .await?;
-        fresh.push(done.rows_affected() == 1);
-    }
-    tx.commit().await?;
-    Ok(fresh)
+/// One unit of work for the batch (on the embedded database it shares its commit with the
+/// other writers' units), answered at its commit: a nonce lost in a crash harms nobody, and
+/// the request's own effects commit after it. True for each nonce not seen before.
+async fn insert_nonces(db: &Db, batch: &[NonceRequest]) -> Result<Vec<bool>, StoreError> {
+    let rows: Vec<(String, String, i64)> = batch
+        .iter()
+        .map(|(m, n, e, _)| (m.clone(), n.clone(), *e))
+        .collect();
+    db.unit_committed(move |tx| {
+        Box::pin(async move {
+            let mut fresh = Vec::with_capacity(rows.len());
+            for (merchant_id, nonce, expires_at) in &rows {
+                let done = tx
+                    .execute(
+                        "INSERT INTO api_nonces (merchant_id, nonce, expires_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (merchant_id, nonce) DO NOTHING",
+                        &[
+                            merchant_id.as_str().into(),
+                            nonce.as_str().into(),
+                            (*expires_at).into(),
+                        ],
+                    )
+                    .await?;
+                fresh.push(done == 1);
+            }
+            Ok::<_, StoreError>(fresh)
+        })
+    })
+    .await
 }
 
 /// Requests per second per merchant, with a burst.

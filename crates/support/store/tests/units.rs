@@ -156,3 +156,37 @@ async fn a_unit_that_waits_for_something_else_is_refused_on_the_embedded_writer(
     assert_eq!(t.unit(insert("b".into(), 1)).await.unwrap(), 2);
     assert_eq!(count(&t).await, 1);
 }
+
+/// Units answered at their commit share the writer with durable ones: both kinds, mixed,
+/// all commit, and one that fails keeps nothing of itself while the others stand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn units_answered_at_commit_mix_with_durable_ones() {
+    let t = testing::empty().await.unwrap();
+    table(&t).await;
+    let db = Arc::new(t.db.clone());
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..200i64 {
+        let db = db.clone();
+        set.spawn(async move {
+            let k = format!("c{i}");
+            if i % 2 == 0 {
+                db.unit_committed(insert(k, i)).await
+            } else {
+                db.unit(insert(k, i)).await
+            }
+        });
+    }
+    let mut ok = 0;
+    while let Some(r) = set.join_next().await {
+        r.unwrap().unwrap();
+        ok += 1;
+    }
+    assert_eq!(ok, 200);
+    // A repeated key fails on its own, answered at commit too.
+    let again = db.unit_committed(insert("c0".into(), 9)).await;
+    assert!(
+        again.as_ref().is_err_and(|e| e.is_unique_violation()),
+        "{again:?}"
+    );
+    assert_eq!(count(&t).await, 200);
+}

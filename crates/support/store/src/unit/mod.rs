@@ -53,6 +53,8 @@ pub trait Conn: Send {
 pub(crate) trait Job: Send {
     fn run<'c>(&'c mut self, conn: &'c mut dyn Conn) -> UnitFuture<'c, bool>;
     fn finish(self: Box<Self>, committed: Result<(), StoreError>);
+    /// False for a unit answered at its commit (see [`Db::unit_committed`]).
+    fn waits_for_sync(&self) -> bool;
 }
 
 type UnitFn<T, E> =
@@ -60,6 +62,7 @@ type UnitFn<T, E> =
 
 struct TypedJob<T, E> {
     work: Option<UnitFn<T, E>>,
+    durable: bool,
     result: Option<Result<T, E>>,
     reply: tokio::sync::oneshot::Sender<Result<T, E>>,
 }
@@ -75,6 +78,10 @@ impl<T: Send + 'static, E: From<StoreError> + Send + 'static> Job for TypedJob<T
             self.result = Some(r);
             keep
         })
+    }
+
+    fn waits_for_sync(&self) -> bool {
+        self.durable
     }
 
     fn finish(self: Box<Self>, committed: Result<(), StoreError>) {
@@ -101,11 +108,34 @@ impl Db {
         E: From<StoreError> + Send + 'static,
         F: for<'c> FnOnce(&'c mut dyn Conn) -> UnitFuture<'c, Result<T, E>> + Send + 'static,
     {
+        self.submit_unit(work, true).await
+    }
+
+    /// [`Db::unit`], answered once its writes are committed rather than once they are on disk
+    /// (they are, at the fsync that follows within milliseconds). Only for writes whose loss in
+    /// a crash harms nobody and that nothing durable depends on — a request's nonce, whose own
+    /// effects commit after it, and so reach the disk with or after it.
+    pub async fn unit_committed<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut dyn Conn) -> UnitFuture<'c, Result<T, E>> + Send + 'static,
+    {
+        self.submit_unit(work, false).await
+    }
+
+    async fn submit_unit<T, E, F>(&self, work: F, durable: bool) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut dyn Conn) -> UnitFuture<'c, Result<T, E>> + Send + 'static,
+    {
         match &self.lite_writer {
             Some(writer) => {
                 let (reply, wait) = tokio::sync::oneshot::channel();
                 let job = TypedJob {
                     work: Some(Box::new(work)),
+                    durable,
                     result: None,
                     reply,
                 };
