@@ -200,10 +200,6 @@ fn file_wal(file: &Path) -> PathBuf {
 
 /// Beyond this size of the log a checkpoint also waits for the writer to let it restart the log.
 const WAL_LIMIT: u64 = 64 << 20;
-/// Below this size of the log no checkpoint runs (SQLite's own automatic checkpoint waits for
-/// 1,000 pages): each one syncs the database file, and checkpointing after every commit spent
-/// a disk sync and a core's worth of copying per few commits under load.
-const WAL_CHECKPOINT_AT: u64 = 4 << 20;
 
 /// Copies committed pages from the log into the database file, on its own connection so the
 /// writer never waits for it. A passive checkpoint takes no lock that writers need; when the
@@ -211,15 +207,10 @@ const WAL_CHECKPOINT_AT: u64 = 4 << 20;
 /// between the writer's transactions and starts the log over.
 fn checkpointer(conn: rusqlite::Connection, wal: PathBuf, poked: mpsc::Receiver<()>) {
     while poked.recv().is_ok() {
-        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-        if size < WAL_CHECKPOINT_AT {
-            continue;
-        }
-        let mode = if size > WAL_LIMIT {
-            "TRUNCATE"
-        } else {
-            "PASSIVE"
-        };
+        let big = std::fs::metadata(&wal)
+            .map(|m| m.len() > WAL_LIMIT)
+            .unwrap_or(false);
+        let mode = if big { "TRUNCATE" } else { "PASSIVE" };
         if let Err(e) = conn.execute_batch(&format!("PRAGMA wal_checkpoint({mode})")) {
             tracing::warn!(target: "detail", error = %e, mode, "checkpoint did not run");
         }
