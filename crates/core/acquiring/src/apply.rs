@@ -17,11 +17,22 @@ use crate::publish::nothing;
 use crate::rows::ReservedIds;
 use crate::Acquiring;
 
-/// What a payment result's unit of work did.
-enum Applied {
-    Payment(Box<Payment>),
-    /// A success of another amount than the attempt's: an alert, and nothing else.
+/// What the unit of work of a channel's result did, for a payment or a refund.
+pub(crate) enum Applied<T> {
+    /// The result was applied (or changed nothing): the object as it stands now.
+    Done(Box<T>),
+    /// A success of another amount than asked for: an alert, and nothing else.
     AmountMismatch,
+}
+
+impl<T> Applied<T> {
+    /// The object, or the refusal (`refusal`) of a result of the wrong amount.
+    pub(crate) fn or_refused(self, refusal: &str) -> Result<T, AcquiringError> {
+        match self {
+            Applied::Done(t) => Ok(*t),
+            Applied::AmountMismatch => Err(AcquiringError::ChannelMessage(refusal.into())),
+        }
+    }
 }
 
 impl Acquiring {
@@ -67,12 +78,7 @@ impl Acquiring {
                 })
             })
             .await?;
-        match applied {
-            Applied::Payment(p) => Ok(*p),
-            Applied::AmountMismatch => Err(AcquiringError::ChannelMessage(
-                "amount differs from the order".into(),
-            )),
-        }
+        applied.or_refused("amount differs from the order")
     }
 
     /// The unit of work of a payment attempt's result: the attempt, the payment, the voucher
@@ -84,7 +90,7 @@ impl Acquiring {
         result: &ChannelResult,
         source: ResultSource,
         ids: &ReservedIds,
-    ) -> Result<Applied, AcquiringError> {
+    ) -> Result<Applied<Payment>, AcquiringError> {
         let attempt = self.attempt_in(tx, attempt_id).await?;
         if attempt.kind != AttemptKind::Pay {
             return Err(AcquiringError::ChannelMessage(format!(
@@ -112,7 +118,7 @@ impl Acquiring {
         let payment = self.payment_in(tx, &attempt.payment_id).await?;
         self.apply_in(tx, &payment, &attempt, result, source, ids)
             .await?;
-        Ok(Applied::Payment(Box::new(
+        Ok(Applied::Done(Box::new(
             self.payment_in(tx, &attempt.payment_id).await?,
         )))
     }

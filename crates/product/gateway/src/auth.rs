@@ -200,15 +200,19 @@ async fn nonce_writer(db: Db, mut rx: tokio::sync::mpsc::Receiver<NonceRequest>)
                 Err(_) => break,
             }
         }
-        match insert_nonces(&db, &batch).await {
+        let (rows, replies): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|(m, n, e, reply)| ((m, n, e), reply))
+            .unzip();
+        match insert_nonces(&db, rows).await {
             Ok(fresh) => {
-                for ((_, _, _, reply), f) in batch.into_iter().zip(fresh) {
+                for (reply, f) in replies.into_iter().zip(fresh) {
                     let _ = reply.send(Ok(f));
                 }
             }
             Err(e) => {
                 // Nothing of the batch was recorded: every request of it fails (a 500, no effect).
-                for (_, _, _, reply) in batch {
+                for reply in replies {
                     let _ = reply.send(Err(e.to_string()));
                 }
             }
@@ -219,11 +223,7 @@ async fn nonce_writer(db: Db, mut rx: tokio::sync::mpsc::Receiver<NonceRequest>)
 /// One unit of work for the batch (on the embedded database it shares its commit with the
 /// other writers' units), answered at its commit: a nonce lost in a crash harms nobody, and
 /// the request's own effects commit after it. True for each nonce not seen before.
-async fn insert_nonces(db: &Db, batch: &[NonceRequest]) -> Result<Vec<bool>, StoreError> {
-    let rows: Vec<(String, String, i64)> = batch
-        .iter()
-        .map(|(m, n, e, _)| (m.clone(), n.clone(), *e))
-        .collect();
+async fn insert_nonces(db: &Db, rows: Vec<(String, String, i64)>) -> Result<Vec<bool>, StoreError> {
     db.unit_committed(move |tx| {
         Box::pin(async move {
             let mut fresh = Vec::with_capacity(rows.len());

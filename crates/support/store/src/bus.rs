@@ -70,14 +70,17 @@ impl Bus {
             if events.is_empty() {
                 continue;
             }
-            handled += match self.handle_batch(sub, events.clone()).await {
+            let events = Arc::new(events);
+            handled += match self.handle_batch(sub, &events, 0..events.len()).await {
                 Ok(n) => n,
                 // One event of the batch fails: those before it still get through, one unit
                 // each, and the failing one stops the subscriber where it is.
-                Err(_) => {
+                Err(e) => {
+                    tracing::warn!(target: "detail", subscriber = sub.name(), error = %e,
+                        "a batch of events failed; handling them one by one");
                     let mut n = 0;
-                    for event in events {
-                        n += self.handle_batch(sub, vec![event]).await?;
+                    for i in 0..events.len() {
+                        n += self.handle_batch(sub, &events, i..i + 1).await?;
                     }
                     n
                 }
@@ -91,14 +94,16 @@ impl Bus {
     async fn handle_batch(
         &self,
         sub: &Arc<dyn Subscriber>,
-        events: Vec<Event>,
+        events: &Arc<Vec<Event>>,
+        range: std::ops::Range<usize>,
     ) -> Result<usize, MessageError> {
-        let (sub, now) = (sub.clone(), self.clock.unix_millis());
+        let (sub, events, now) = (sub.clone(), events.clone(), self.clock.unix_millis());
         self.db
             .unit(move |tx| {
                 Box::pin(async move {
+                    let events = events.get(range).unwrap_or_default();
                     let mut handled = 0;
-                    for event in &events {
+                    for event in events {
                         let fresh = tx
                             .execute(
                                 "INSERT INTO message_receipts (subscriber, event_id, handled_at)

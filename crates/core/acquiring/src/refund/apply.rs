@@ -6,6 +6,7 @@ use paycore_store::Conn;
 
 use super::RefundResult;
 use crate::alerts::AlertKind;
+use crate::apply::Applied;
 use crate::channel::biz_id;
 use crate::error::retry_conflicts;
 use crate::error::AcquiringError;
@@ -14,13 +15,6 @@ use crate::model::{Attempt, Payment, Refund, RefundKind, ResultSource};
 use crate::publish::nothing;
 use crate::rows::ReservedIds;
 use crate::Acquiring;
-
-/// What a refund result's unit of work did.
-enum RefundApplied {
-    Refund(Box<Refund>),
-    /// A success of another amount than the refund's: an alert, and nothing else.
-    AmountMismatch,
-}
 
 impl Acquiring {
     /// Applies a channel's word on a refund attempt. Results for a refund that is already final
@@ -55,12 +49,7 @@ impl Acquiring {
                 })
             })
             .await?;
-        match applied {
-            RefundApplied::Refund(r) => Ok(*r),
-            RefundApplied::AmountMismatch => Err(AcquiringError::ChannelMessage(
-                "refund amount differs".into(),
-            )),
-        }
+        applied.or_refused("refund amount differs")
     }
 
     /// The unit of work of a refund attempt's result; for a success of the wrong amount, only
@@ -72,15 +61,15 @@ impl Acquiring {
         result: &RefundResult,
         source: ResultSource,
         ids: &ReservedIds,
-    ) -> Result<RefundApplied, AcquiringError> {
+    ) -> Result<Applied<Refund>, AcquiringError> {
         let attempt = self.attempt_in(tx, attempt_id).await?;
         let refund_id = attempt.refund_id.clone().ok_or_else(|| {
             AcquiringError::ChannelMessage(format!("{attempt_id} is not a refund attempt"))
         })?;
         let refund = self.refund_in(tx, &refund_id).await?;
-        let unchanged = |r: Refund| Ok(RefundApplied::Refund(Box::new(r)));
+        let done = |r: Refund| Ok(Applied::Done(Box::new(r)));
         let event = match result {
-            RefundResult::Pending => return unchanged(refund),
+            RefundResult::Pending => return done(refund),
             RefundResult::Succeeded { amount, .. } if *amount != refund.amount => {
                 let detail = format!(
                     "channel reports a refund of {} for {} ({})",
@@ -96,7 +85,7 @@ impl Acquiring {
                     &detail,
                 )
                 .await?;
-                return Ok(RefundApplied::AmountMismatch);
+                return Ok(Applied::AmountMismatch);
             }
             RefundResult::Succeeded { .. } | RefundResult::Reversed { .. } => {
                 RefundEvent::ChannelSucceeded
@@ -104,7 +93,7 @@ impl Acquiring {
             RefundResult::Failed { .. } => RefundEvent::ChannelFailed,
         };
         if refund.status.next(event).is_none() {
-            return unchanged(refund);
+            return done(refund);
         }
         let payment = self.payment_in(tx, &refund.payment_id).await?;
         let after = match result {
@@ -137,7 +126,7 @@ impl Acquiring {
             }
             RefundResult::Pending => refund,
         };
-        unchanged(after)
+        done(after)
     }
 
     /// An automatic refund the channel refuses may have nothing left to give back: the charge
