@@ -12,28 +12,10 @@ use crate::channel::{biz_id, ChannelResult};
 use crate::error::retry_conflicts;
 use crate::error::AcquiringError;
 use crate::machines::{AttemptStatus, PaymentEvent, PaymentStatus, RefundStatus};
-use crate::model::{Attempt, AttemptKind, NextAction, Payment, RefundKind, ResultSource};
+use crate::model::{Applied, Attempt, AttemptKind, NextAction, Payment, RefundKind, ResultSource};
 use crate::publish::nothing;
 use crate::rows::ReservedIds;
 use crate::Acquiring;
-
-/// What the unit of work of a channel's result did, for a payment or a refund.
-pub(crate) enum Applied<T> {
-    /// The result was applied (or changed nothing): the object as it stands now.
-    Done(Box<T>),
-    /// A success of another amount than asked for: an alert, and nothing else.
-    AmountMismatch,
-}
-
-impl<T> Applied<T> {
-    /// The object, or the refusal (`refusal`) of a result of the wrong amount.
-    pub(crate) fn or_refused(self, refusal: &str) -> Result<T, AcquiringError> {
-        match self {
-            Applied::Done(t) => Ok(*t),
-            Applied::AmountMismatch => Err(AcquiringError::ChannelMessage(refusal.into())),
-        }
-    }
-}
 
 impl Acquiring {
     /// Applies a channel's word on a payment attempt. Results for an attempt that is already

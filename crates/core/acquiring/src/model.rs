@@ -243,3 +243,21 @@ pub(crate) fn refund_from_row(r: &Row) -> Result<Refund, AcquiringError> {
         updated_at: r.int("updated_at")?,
     })
 }
+
+/// What the unit of work of a channel's result did, for a payment or a refund.
+pub(crate) enum Applied<T> {
+    /// The result was applied (or changed nothing): the object as it stands now.
+    Done(Box<T>),
+    /// A success of another amount than asked for: an alert, and nothing else.
+    AmountMismatch,
+}
+
+impl<T> Applied<T> {
+    /// The object, or the refusal (`refusal`) of a result of the wrong amount.
+    pub(crate) fn or_refused(self, refusal: &str) -> Result<T, AcquiringError> {
+        match self {
+            Applied::Done(t) => Ok(*t),
+            Applied::AmountMismatch => Err(AcquiringError::ChannelMessage(refusal.into())),
+        }
+    }
+}

@@ -6,12 +6,11 @@ use paycore_store::Conn;
 
 use super::RefundResult;
 use crate::alerts::AlertKind;
-use crate::apply::Applied;
 use crate::channel::biz_id;
 use crate::error::retry_conflicts;
 use crate::error::AcquiringError;
 use crate::machines::{AttemptEvent, PaymentEvent, RefundEvent, RefundStatus};
-use crate::model::{Attempt, Payment, Refund, RefundKind, ResultSource};
+use crate::model::{Applied, Attempt, Payment, Refund, RefundKind, ResultSource};
 use crate::publish::nothing;
 use crate::rows::ReservedIds;
 use crate::Acquiring;
