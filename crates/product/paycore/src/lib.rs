@@ -2,29 +2,31 @@
 //! `main.rs` is the command line on top of this; tests start servers through it too.
 
 pub mod bench_api;
+pub mod custody;
 pub mod demo;
 pub mod ledger_cmd;
 pub mod logs;
 pub mod merchant_cmd;
+pub mod mode;
 pub mod sandbox_cmd;
 pub mod serve;
 pub mod settings;
 pub mod testing;
 
 use std::path::Path;
+
+pub use custody::{master_key, write_private};
 use std::sync::Arc;
 
 use anyhow::Context;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use paycore_acquiring::{Acquiring, AcquiringConfig};
 use paycore_channels::routing::Router as ChannelRouter;
 use paycore_channels::ChannelRegistry;
 use paycore_gateway::auth::{NonceStore, RateLimits};
 use paycore_gateway::signing::PlatformKeys;
 use paycore_gateway::{AppState, Gateway, GatewayConfig};
-use paycore_kernel::crypto::{random_bytes, Vault};
-use paycore_kernel::{Clock, IdGenerator, IdLayout, Secret};
+use paycore_kernel::crypto::Vault;
+use paycore_kernel::{Clock, IdGenerator, IdLayout};
 use paycore_merchant::{MerchantStatus, Merchants};
 use paycore_notify::{Notifier, NotifyConfig};
 use paycore_operators::{Operators, Role};
@@ -70,20 +72,32 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// Opens the database (creating and migrating it as needed) and wires the modules.
+    /// Opens the database (creating and migrating it as needed), settles the mode against the
+    /// one the database records (see [`mode`]) and wires the modules.
     pub async fn open(
-        data_dir: &Path,
-        database_url: Option<&str>,
+        target: &settings::Target,
         clock: Arc<dyn Clock>,
-        sandbox: bool,
     ) -> anyhow::Result<Platform> {
-        let db = Db::open(data_dir, database_url)
+        Self::open_checked(target, clock, |_| Ok(())).await
+    }
+
+    /// [`Platform::open`], refusing a mode that `check` refuses before a new database records it.
+    pub async fn open_checked(
+        target: &settings::Target,
+        clock: Arc<dyn Clock>,
+        check: impl FnOnce(settings::Mode) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Platform> {
+        if target.database_url.is_none() {
+            custody::private_dir(&target.data_dir)?;
+        }
+        let db = Db::open(&target.data_dir, target.database_url.as_deref())
             .await
             .context("opening the database")?;
         paycore_store::migrate::run(&db, &SCHEMA)
             .await
             .context("migrating the database")?;
-        Self::with_db(db, data_dir, clock, sandbox)
+        let mode = mode::settle(&db, target.mode, clock.unix_millis(), check).await?;
+        Self::with_db(db, &target.data_dir, clock, mode == settings::Mode::Sandbox)
     }
 
     pub fn with_db(
@@ -285,50 +299,4 @@ pub fn spawn_workers(
                 .await
         }),
     ]
-}
-
-/// The 32-byte master key that seals secrets at rest: `PAYCORE_MASTER_KEY` (base64) when set —
-/// what several nodes sharing one database must do — else `master.key` in the data directory,
-/// created on first start, readable by the owner only.
-pub fn master_key(data_dir: &Path) -> anyhow::Result<Secret<[u8; 32]>> {
-    let decode = |b64: &str, from: &str| -> anyhow::Result<Secret<[u8; 32]>> {
-        let raw = B64
-            .decode(b64.trim())
-            .with_context(|| format!("{from} is not base64"))?;
-        let key: [u8; 32] = raw
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{from} must be 32 bytes"))?;
-        Ok(Secret::new(key))
-    };
-    if let Ok(v) = std::env::var("PAYCORE_MASTER_KEY") {
-        return decode(&v, "PAYCORE_MASTER_KEY");
-    }
-    let path = data_dir.join("master.key");
-    match std::fs::read_to_string(&path) {
-        Ok(s) => decode(&s, &path.display().to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir)
-                .with_context(|| format!("creating {}", data_dir.display()))?;
-            let key = random_bytes::<32>().context("random master key")?;
-            write_private(&path, &B64.encode(key))?;
-            Ok(Secret::new(key))
-        }
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
-/// Writes a file only its owner can read.
-pub fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(content.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.sync_all()?;
-    Ok(())
 }

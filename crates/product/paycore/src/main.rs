@@ -122,15 +122,10 @@ fn print<T: Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The platform as every subcommand sees it: the same data flags, settings file and mode as
+/// `serve`, the mode read from the database.
 async fn open(db: &DbArgs) -> anyhow::Result<Platform> {
-    let sandbox = db.database_url.is_none();
-    Platform::open(
-        &db.data_dir,
-        db.database_url.as_deref(),
-        Arc::new(SystemClock),
-        sandbox,
-    )
-    .await
+    Platform::open(&db.target()?, Arc::new(SystemClock)).await
 }
 
 #[tokio::main]
@@ -140,8 +135,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let demo = args.demo;
+            let target = cli.db.target()?;
             let digests = if demo {
-                paycore::logs::Digests::File(cli.db.data_dir.as_path())
+                paycore::logs::Digests::File(target.data_dir.as_path())
             } else {
                 paycore::logs::Digests::Stderr
             };
@@ -166,7 +162,11 @@ async fn run(db: DbArgs, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => Ok(()),
         Command::Sandbox(args) => {
-            paycore::sandbox_cmd::run(db.data_dir, db.database_url, args).await
+            let t = db.target()?;
+            if t.mode == Some(paycore::settings::Mode::Production) {
+                anyhow::bail!("the sandbox channels run in sandbox mode only");
+            }
+            paycore::sandbox_cmd::run(t.data_dir, t.database_url, args).await
         }
         Command::Migrate => {
             let p = open(&db).await?;

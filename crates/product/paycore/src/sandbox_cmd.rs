@@ -26,6 +26,10 @@ pub struct SandboxArgs {
     /// [default: http://<listen address>].
     #[arg(long, env = "PAYCORE_SANDBOX_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Listen on an address other than loopback (its controls are public: only for a shared
+    /// test environment behind its own access control).
+    #[arg(long, env = "PAYCORE_ALLOW_PUBLIC_SANDBOX")]
+    pub allow_public_sandbox: bool,
 }
 
 /// The sandbox's own tables: the store's and the sandbox's.
@@ -34,8 +38,7 @@ const SCHEMA: [&paycore_store::migrate::Schema; 2] =
 
 /// Opens the sandbox's database in `data_dir` (or at `database_url`), migrated.
 async fn open_db(data_dir: &Path, database_url: Option<&str>) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
+    crate::custody::private_dir(data_dir)?;
     let db = Db::open(data_dir, database_url)
         .await
         .context("opening the sandbox database")?;
@@ -52,6 +55,9 @@ pub async fn run(
     database_url: Option<String>,
     args: SandboxArgs,
 ) -> anyhow::Result<()> {
+    if !args.allow_public_sandbox {
+        crate::mode::require_loopback(&args.listen, "the sandbox")?;
+    }
     let db = open_db(&data_dir, database_url.as_deref()).await?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

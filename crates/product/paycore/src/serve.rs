@@ -22,15 +22,10 @@ pub const STOP_DEADLINE: Duration = Duration::from_secs(7);
 pub const CHANNEL_GRACE: Duration = Duration::from_secs(4);
 
 pub async fn run(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
-    let file = FileSettings::load(args.config.as_ref())?;
-    let s = ServeSettings::resolve(db, args, file)?;
-    let mut p = Platform::open(
-        &s.data_dir,
-        s.database_url.as_deref(),
-        Arc::new(SystemClock),
-        s.sandbox,
-    )
-    .await?;
+    let file = FileSettings::load(db.config.as_ref())?;
+    let s = ServeSettings::resolve(&db, args, file)?;
+    let mut p =
+        Platform::open_checked(&s.target, Arc::new(SystemClock), |mode| s.check_mode(mode)).await?;
     if let Some(file) = &s.sandbox_channels {
         p.sandbox_channels = Some(paycore_sandbox::ChannelCredentials::read(file)?);
     }
@@ -59,11 +54,14 @@ pub async fn run(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
         eprintln!("First operator token (shown once; set PAYCORE_ADMIN_TOKEN to choose your own): {token}");
     }
     if s.demo {
-        let creds = crate::demo::ensure(&p, &s.data_dir).await?;
-        eprintln!("{}", crate::demo::banner(&creds, &base_url, &s.data_dir));
+        let creds = crate::demo::ensure(&p, &s.target.data_dir).await?;
+        eprintln!(
+            "{}",
+            crate::demo::banner(&creds, &base_url, &s.target.data_dir)
+        );
     }
     tracing::info!(target: "detail", listen = %addr, public_url = %base_url,
-        database = p.db.engine().as_str(), sandbox = s.sandbox, tls = s.tls.is_some(),
+        database = p.db.engine().as_str(), sandbox = p.sandbox, tls = s.tls.is_some(),
         "paycore serving");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = crate::spawn_workers(&state, stop_rx);

@@ -4,8 +4,35 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Deserialize;
+
+/// What the platform is: a sandbox (sandbox channels and controls, new merchants active at
+/// once, loopback only) or production (real channels only, merchants go live after KYB and an
+/// operator's activation). A database keeps the mode it was set up in: see [`crate::mode`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Sandbox,
+    Production,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Sandbox => "sandbox",
+            Mode::Production => "production",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "sandbox" => Some(Mode::Sandbox),
+            "production" => Some(Mode::Production),
+            _ => None,
+        }
+    }
+}
 
 /// Where the data lives: every subcommand that touches the database takes these, before or
 /// after its own name (`paycore --data-dir D ledger verify` or `paycore ledger verify --data-dir D`).
@@ -22,6 +49,46 @@ pub struct DbArgs {
     /// `postgres://…` selects PostgreSQL; absent means embedded SQLite in the data directory.
     #[arg(long, global = true, env = "PAYCORE_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// sandbox or production. A new database takes this mode (default: sandbox on the embedded
+    /// database, production on PostgreSQL) and keeps it; every later start and command reads
+    /// it from the database, and a different --mode is refused.
+    #[arg(long, global = true, env = "PAYCORE_MODE", value_enum)]
+    pub mode: Option<Mode>,
+    /// A TOML file with any of these settings (flags and environment win over it).
+    #[arg(long, global = true, env = "PAYCORE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Where the data lives and the mode asked for, from the flags, their environment twins and the
+/// settings file: what `serve` and every other subcommand resolve the same way.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub mode: Option<Mode>,
+}
+
+impl DbArgs {
+    pub fn resolve(&self, file: &FileSettings) -> Target {
+        // The data dir flag has a default, so the file only wins over that default.
+        let data_dir = if self.data_dir == std::path::Path::new("./paycore-data") {
+            file.data_dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir.clone())
+        } else {
+            self.data_dir.clone()
+        };
+        Target {
+            data_dir,
+            database_url: self.database_url.clone().or(file.database_url.clone()),
+            mode: self.mode.or(file.mode),
+        }
+    }
+
+    /// [`DbArgs::resolve`] with the settings file named by `--config`, if any.
+    pub fn target(&self) -> anyhow::Result<Target> {
+        Ok(self.resolve(&FileSettings::load(self.config.as_ref())?))
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -39,13 +106,10 @@ pub struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, env = "PAYCORE_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// A TOML file with any of these settings (flags and environment win over it).
-    #[arg(long, env = "PAYCORE_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Sandbox mode: sandbox channels and controls on, new merchants active at once
-    /// [default: on with the embedded database, off with PostgreSQL].
-    #[arg(long, env = "PAYCORE_SANDBOX")]
-    pub sandbox: Option<bool>,
+    /// Let sandbox mode listen on an address other than loopback (a sandbox has public test
+    /// controls: only for a shared test environment behind its own access control).
+    #[arg(long, env = "PAYCORE_ALLOW_PUBLIC_SANDBOX")]
+    pub allow_public_sandbox: bool,
     /// In sandbox mode, call the sandbox channels of a `paycore sandbox` process instead of
     /// serving them here: the credentials file it wrote (its `channels.json`).
     #[arg(long, env = "PAYCORE_SANDBOX_CHANNELS")]
@@ -76,7 +140,8 @@ pub struct FileSettings {
     pub database_url: Option<String>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
-    pub sandbox: Option<bool>,
+    pub mode: Option<Mode>,
+    pub allow_public_sandbox: Option<bool>,
     pub sandbox_channels: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
     pub rate_limit: Option<u32>,
@@ -102,25 +167,18 @@ pub struct ServeSettings {
     pub query_back_seconds: Option<Vec<u64>>,
     pub listen: String,
     pub public_url: Option<String>,
-    pub data_dir: PathBuf,
-    pub database_url: Option<String>,
+    pub target: Target,
     pub tls: Option<(PathBuf, PathBuf)>,
-    pub sandbox: bool,
+    pub allow_public_sandbox: bool,
     pub sandbox_channels: Option<PathBuf>,
     pub demo: bool,
     pub gateway: paycore_gateway::GatewayConfig,
 }
 
 impl ServeSettings {
-    pub fn resolve(db: DbArgs, args: ServeArgs, file: FileSettings) -> anyhow::Result<Self> {
+    pub fn resolve(db: &DbArgs, args: ServeArgs, file: FileSettings) -> anyhow::Result<Self> {
         let defaults = paycore_gateway::GatewayConfig::default();
-        // The data dir flag has a default, so the file only wins over that default.
-        let data_dir = if db.data_dir == std::path::Path::new("./paycore-data") {
-            file.data_dir.unwrap_or(db.data_dir)
-        } else {
-            db.data_dir
-        };
-        let database_url = db.database_url.or(file.database_url);
+        let target = db.resolve(&file);
         let tls = match (
             args.tls_cert.or(file.tls_cert),
             args.tls_key.or(file.tls_key),
@@ -133,14 +191,7 @@ impl ServeSettings {
             .rate_limit
             .or(file.rate_limit)
             .unwrap_or(defaults.rate_per_second);
-        let sandbox = args
-            .sandbox
-            .or(file.sandbox)
-            .unwrap_or(database_url.is_none());
         let sandbox_channels = args.sandbox_channels.or(file.sandbox_channels);
-        if sandbox_channels.is_some() && !sandbox {
-            anyhow::bail!("--sandbox-channels needs sandbox mode");
-        }
         Ok(ServeSettings {
             query_back_seconds: args.query_back_seconds.or(file.query_back_seconds),
             public_url: args.public_url.or(file.public_url),
@@ -148,10 +199,10 @@ impl ServeSettings {
                 .listen
                 .or(file.listen)
                 .unwrap_or_else(|| "127.0.0.1:8080".into()),
-            sandbox,
+            allow_public_sandbox: args.allow_public_sandbox
+                || file.allow_public_sandbox.unwrap_or(false),
             sandbox_channels,
-            data_dir,
-            database_url,
+            target,
             tls,
             demo: args.demo,
             gateway: paycore_gateway::GatewayConfig {
@@ -164,6 +215,25 @@ impl ServeSettings {
                 ..defaults
             },
         })
+    }
+}
+
+impl ServeSettings {
+    /// What the mode allows of these settings: in production no demo merchant (its secret sits
+    /// in a file) and no sandbox channels; in sandbox mode a loopback listen address only,
+    /// unless forced.
+    pub fn check_mode(&self, mode: Mode) -> anyhow::Result<()> {
+        match mode {
+            Mode::Production if self.demo => {
+                anyhow::bail!("--demo is for sandbox mode only, and this is production mode")
+            }
+            Mode::Production if self.sandbox_channels.is_some() => {
+                anyhow::bail!("--sandbox-channels needs sandbox mode, and this is production mode")
+            }
+            Mode::Production => Ok(()),
+            Mode::Sandbox if self.allow_public_sandbox => Ok(()),
+            Mode::Sandbox => crate::mode::require_loopback(&self.listen, "sandbox mode"),
+        }
     }
 }
 
@@ -180,45 +250,47 @@ mod tests {
         serve: ServeArgs,
     }
 
-    #[test]
-    fn flags_win_over_the_file_and_the_file_over_defaults() {
-        let file: FileSettings = toml::from_str(
-            "listen = \"127.0.0.1:9000\"\nrate_limit = 5\nsandbox = false\ndata_dir = \"/tmp/x\"",
-        )
-        .unwrap();
-        let cli = Cli::try_parse_from(["t", "--listen", "127.0.0.1:7000"]).unwrap();
-        let s = ServeSettings::resolve(cli.db, cli.serve, file).unwrap();
-        assert_eq!(s.listen, "127.0.0.1:7000");
-        assert_eq!(s.gateway.rate_per_second, 5);
-        assert!(!s.sandbox);
-        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
-        let cli = Cli::try_parse_from(["t"]).unwrap();
-        let s = ServeSettings::resolve(cli.db, cli.serve, FileSettings::default()).unwrap();
-        assert_eq!(s.listen, "127.0.0.1:8080");
-        assert!(
-            s.sandbox,
-            "sandbox is on by default on the embedded database"
-        );
-        assert!(toml::from_str::<FileSettings>("typo = 1").is_err());
+    fn settings(args: &[&str], file: &str) -> anyhow::Result<ServeSettings> {
+        let cli = Cli::try_parse_from(std::iter::once("t").chain(args.iter().copied()))?;
+        ServeSettings::resolve(&cli.db, cli.serve, toml::from_str(file)?)
     }
 
     #[test]
-    fn a_remote_sandbox_needs_sandbox_mode() {
-        let cli =
-            Cli::try_parse_from(["t", "--sandbox-channels", "/tmp/sb/channels.json"]).unwrap();
-        let s = ServeSettings::resolve(cli.db, cli.serve, FileSettings::default()).unwrap();
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let file = "listen = \"127.0.0.1:9000\"\nrate_limit = 5\nmode = \"production\"\ndata_dir = \"/tmp/x\"";
+        let s = settings(&["--listen", "127.0.0.1:7000"], file).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:7000");
+        assert_eq!(s.gateway.rate_per_second, 5);
+        assert_eq!(s.target.mode, Some(Mode::Production));
+        assert_eq!(s.target.data_dir, PathBuf::from("/tmp/x"));
+        let s = settings(&["--mode", "sandbox"], file).unwrap();
+        assert_eq!(s.target.mode, Some(Mode::Sandbox));
+        let s = settings(&[], "").unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080");
         assert_eq!(
-            s.sandbox_channels,
+            s.target.mode, None,
+            "the database decides when nothing asks"
+        );
+        assert!(toml::from_str::<FileSettings>("typo = 1").is_err());
+        assert!(settings(&["--mode", "prod"], "").is_err());
+    }
+
+    #[test]
+    fn the_mode_limits_what_serve_may_do() {
+        let demo = settings(&["--demo"], "").unwrap();
+        assert!(demo.check_mode(Mode::Production).is_err());
+        assert!(demo.check_mode(Mode::Sandbox).is_ok());
+        let remote = settings(&["--sandbox-channels", "/tmp/sb/channels.json"], "").unwrap();
+        assert_eq!(
+            remote.sandbox_channels,
             Some(PathBuf::from("/tmp/sb/channels.json"))
         );
-        let cli = Cli::try_parse_from([
-            "t",
-            "--sandbox",
-            "false",
-            "--sandbox-channels",
-            "/tmp/sb/channels.json",
-        ])
-        .unwrap();
-        assert!(ServeSettings::resolve(cli.db, cli.serve, FileSettings::default()).is_err());
+        assert!(remote.check_mode(Mode::Production).is_err());
+        assert!(remote.check_mode(Mode::Sandbox).is_ok());
+        let public = settings(&["--listen", "0.0.0.0:8080"], "").unwrap();
+        assert!(public.check_mode(Mode::Sandbox).is_err());
+        assert!(public.check_mode(Mode::Production).is_ok());
+        let forced = settings(&["--listen", "0.0.0.0:8080", "--allow-public-sandbox"], "").unwrap();
+        assert!(forced.check_mode(Mode::Sandbox).is_ok());
     }
 }

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod migrate;
 pub mod outbox;
 pub mod sequence;
+pub mod settings;
 pub mod state;
 pub mod testing;
 pub mod unit;

@@ -30,7 +30,8 @@ impl Schema {
     }
 }
 
-/// The store's own tables: ID sequences, the outbox, jobs, message receipts, job history.
+/// The store's own tables: ID sequences, the outbox, jobs, message receipts, job history,
+/// platform settings.
 pub const SCHEMA: Schema = Schema {
     component: "store",
     migrations: &[
@@ -48,6 +49,11 @@ pub const SCHEMA: Schema = Schema {
             version: 3,
             name: "job history",
             sql: include_str!("../migrations/0003_job_history.sql"),
+        },
+        Migration {
+            version: 4,
+            name: "platform settings",
+            sql: include_str!("../migrations/0004_platform_settings.sql"),
         },
     ],
 };
