@@ -154,6 +154,15 @@ impl Acquiring {
     pub async fn create_payment(&self, req: NewPayment) -> Result<(Payment, bool), AcquiringError> {
         // 1. validate
         validate(&req)?;
+        if let Some(url) = &req.notify_url {
+            // A URL that can never be delivered (a private or loopback address) is refused now
+            // rather than failing every attempt later.
+            self.config
+                .outbound
+                .check_url(url)
+                .await
+                .map_err(|e| AcquiringError::Invalid(e.to_string()))?;
+        }
         let hash = req.hash();
         if let Some(existing) = self
             .by_out_trade_no(&req.merchant_id, &req.out_trade_no)

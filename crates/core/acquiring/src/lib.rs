@@ -109,6 +109,8 @@ pub struct AcquiringConfig {
     pub default_expire_seconds: i64,
     pub query_back: QueryBackSchedule,
     pub fee_refund: FeeRefundPolicy,
+    /// Which addresses a payment's `notify_url` may point to (the notifier's own policy).
+    pub outbound: paycore_notify::OutboundPolicy,
 }
 
 impl Default for AcquiringConfig {
@@ -118,6 +120,7 @@ impl Default for AcquiringConfig {
             default_expire_seconds: 1800,
             query_back: QueryBackSchedule::default(),
             fee_refund: FeeRefundPolicy::Proportional,
+            outbound: paycore_notify::OutboundPolicy::default(),
         }
     }
 }

@@ -12,7 +12,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::model::{NotificationEvent, NotificationStatus};
 use paycore_store::state::{Transition, TransitionError};
 
-use super::{Inner, Notifier, NotifyError, SNIPPET_MAX};
+use super::{outbound, Inner, Notifier, NotifyError, SNIPPET_MAX};
+
+/// The merchant's view of an attempt the address guard refused.
+const ADDRESS_NOT_ALLOWED: &str = "address not allowed";
 
 /// Most saturated merchants named in one claim's exclusion list (keeps the statement small;
 /// beyond it, over-limit rows are handed back after the claim instead).
@@ -265,10 +268,21 @@ impl Notifier {
     async fn post(&self, c: &Claimed) -> Attempt {
         let started = Instant::now();
         let elapsed = |s: Instant| i64::try_from(s.elapsed().as_millis()).unwrap_or(i64::MAX);
-        if super::validate_notify_url(&c.url).is_err() {
+        // A URL no attempt can ever deliver (not http(s), or a literal address the policy
+        // refuses) fails for good; a name that resolves to a refused address is refused by the
+        // resolver at connect time, and retried (its DNS may change).
+        if let Err(e) = self.inner.config.outbound.check_url_syntax(&c.url) {
+            let address = matches!(&e, NotifyError::Invalid(m) if m.contains("public address"));
             return Attempt {
                 status_code: None,
-                error: Some("invalid notify_url".into()),
+                error: Some(
+                    if address {
+                        ADDRESS_NOT_ALLOWED
+                    } else {
+                        "invalid notify_url"
+                    }
+                    .into(),
+                ),
                 response: None,
                 latency_ms: 0,
                 permanent: true,
@@ -306,7 +320,7 @@ impl Notifier {
             }
             Err(e) => Attempt {
                 status_code: None,
-                error: Some(describe(&e, self.inner.config.timeout)),
+                error: Some(self.describe(c, &e)),
                 response: None,
                 latency_ms: elapsed(started),
                 permanent: false,
@@ -414,6 +428,7 @@ impl Notifier {
         let code = match (a.status_code, &a.error) {
             (Some(s), _) => s.to_string(),
             (None, Some(e)) if e.starts_with("timeout") => "TIMEOUT".to_string(),
+            (None, Some(e)) if e == ADDRESS_NOT_ALLOWED => "ADDRESS_NOT_ALLOWED".to_string(),
             (None, _) if a.permanent => "INVALID_URL".to_string(),
             (None, _) => "NETWORK_ERROR".to_string(),
         };
@@ -457,11 +472,40 @@ fn truncate_utf8(mut s: String, max: usize) -> String {
     s
 }
 
-fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+/// What the merchant is told of a failed attempt: a coarse class only (internal error text
+/// would tell a prober about the platform's network). The full chain goes to the log.
+fn coarse(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!("timeout after {} ms", timeout.as_millis());
     }
-    // The source chain says what actually went wrong (refused, DNS, TLS, reset).
+    let mut source = std::error::Error::source(e);
+    let mut text = String::new();
+    while let Some(s) = source {
+        if s.downcast_ref::<outbound::Refused>().is_some() {
+            return ADDRESS_NOT_ALLOWED.into();
+        }
+        text.push_str(&s.to_string().to_ascii_lowercase());
+        text.push(' ');
+        source = s.source();
+    }
+    let class = if text.contains("connection refused") {
+        "connection refused"
+    } else if text.contains("dns") || text.contains("lookup") || text.contains("resolve") {
+        "host not found"
+    } else if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+        "tls error"
+    } else if text.contains("reset") || text.contains("closed") || text.contains("broken pipe") {
+        "connection closed"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    class.into()
+}
+
+/// The full error chain, for the log.
+fn chain(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -470,6 +514,15 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
         source = s.source();
     }
     truncate_utf8(text, 512)
+}
+
+impl Notifier {
+    fn describe(&self, c: &Claimed, e: &reqwest::Error) -> String {
+        let shown = coarse(e, self.inner.config.timeout);
+        tracing::info!(target: "detail", event_id = %c.event_id, merchant_id = %c.merchant_id,
+            attempt = c.attempt, shown = %shown, error = %chain(e), "notification attempt failed");
+        shown
+    }
 }
 
 fn flatten(

@@ -14,6 +14,9 @@
 
 mod deliver;
 mod model;
+pub mod outbound;
+
+pub use outbound::OutboundPolicy;
 
 pub use model::{rfc3339, DeliveryView, NotificationEvent, NotificationStatus, NotificationView};
 
@@ -110,6 +113,8 @@ pub struct NotifyConfig {
     pub lease: Duration,
     /// How often the worker looks for due notifications when it has not been woken.
     pub poll_interval: Duration,
+    /// Which addresses a `notify_url` may reach: public ones only unless this widens it.
+    pub outbound: OutboundPolicy,
 }
 
 impl Default for NotifyConfig {
@@ -124,6 +129,7 @@ impl Default for NotifyConfig {
             batch: 64,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
+            outbound: OutboundPolicy::default(),
         }
     }
 }
@@ -209,12 +215,38 @@ fn validate(n: &NewNotification<'_>) -> Result<(), NotifyError> {
     Ok(())
 }
 
+/// `data` with the notification's merchant in `merchant_id`: every notification names its
+/// merchant, so that a merchant's endpoint can refuse an event signed for another merchant.
+/// A `data.merchant_id` naming someone else is refused.
+fn with_merchant(
+    data: &serde_json::Value,
+    merchant_id: &str,
+) -> Result<serde_json::Value, NotifyError> {
+    let mut data = data.clone();
+    let Some(obj) = data.as_object_mut() else {
+        return Err(NotifyError::Invalid("data must be a JSON object".into()));
+    };
+    match obj.get("merchant_id") {
+        None => {
+            obj.insert("merchant_id".into(), merchant_id.into());
+        }
+        Some(v) if v.as_str() == Some(merchant_id) => {}
+        Some(_) => {
+            return Err(NotifyError::Invalid(
+                "data.merchant_id must be the notification's merchant".into(),
+            ))
+        }
+    }
+    Ok(data)
+}
+
 /// Records the intent to notify inside the caller's transaction, and appends the event to the
 /// outbox for in-process subscribers. Idempotent by event id: the same id again changes
 /// nothing and returns false (the body stored first is kept).
 pub async fn enqueue(tx: &mut dyn Conn, n: &NewNotification<'_>) -> Result<bool, NotifyError> {
     validate(n)?;
-    let body = model::render_body(n.event_id, n.event_type, n.created_at, n.data)?;
+    let data = with_merchant(n.data, n.merchant_id)?;
+    let body = model::render_body(n.event_id, n.event_type, n.created_at, &data)?;
     let done = tx
         .execute(
             "INSERT INTO notifications (event_id, event_type, merchant_id, object_id, notify_url,
@@ -303,6 +335,11 @@ impl Notifier {
             .connect_timeout(config.timeout)
             // A redirect is not a 2xx answer; following it could also leave the merchant's host.
             .redirect(reqwest::redirect::Policy::none())
+            // Every name goes through the guard, and no proxy resolves it behind the guard's back.
+            .dns_resolver(Arc::new(outbound::GuardedResolver(Arc::new(
+                config.outbound.clone(),
+            ))))
+            .no_proxy()
             .user_agent("paycore-notifier/1")
             .build()
             .map_err(|e| NotifyError::Http(e.to_string()))?;
@@ -517,5 +554,14 @@ mod tests {
         assert!(validate_notify_url("ftp://shop.example/n").is_err());
         assert!(validate_notify_url("/relative").is_err());
         assert!(validate_notify_url("").is_err());
+    }
+
+    #[test]
+    fn every_notification_names_its_merchant() {
+        let d = with_merchant(&serde_json::json!({"id": "p1"}), "M1").unwrap();
+        assert_eq!(d["merchant_id"], "M1");
+        let same = serde_json::json!({"id": "p1", "merchant_id": "M1"});
+        assert_eq!(with_merchant(&same, "M1").unwrap(), same);
+        assert!(with_merchant(&serde_json::json!({"merchant_id": "M2"}), "M1").is_err());
     }
 }

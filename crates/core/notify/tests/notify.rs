@@ -310,6 +310,11 @@ fn payment_data(id: &str, amount: i64) -> serde_json::Value {
 fn fast_config() -> NotifyConfig {
     NotifyConfig {
         poll_interval: Duration::from_millis(20),
+        // The test receivers listen on loopback, as in sandbox mode.
+        outbound: paycore_notify::OutboundPolicy {
+            allow_loopback: true,
+            ..Default::default()
+        },
         ..NotifyConfig::default()
     }
 }
@@ -329,7 +334,7 @@ async fn delivered_once_on_2xx_signed_with_the_exact_body() {
     let got = env.rx.received("/m1");
     assert_eq!(got.len(), 1);
     let expected = format!(
-        r#"{{"id":"{id}","type":"payment.succeeded","created_at":"2026-11-22T10:00:00Z","data":{{"amount":100,"currency":"CNY","id":"pay-1","status":"succeeded"}}}}"#
+        r#"{{"id":"{id}","type":"payment.succeeded","created_at":"2026-11-22T10:00:00Z","data":{{"amount":100,"currency":"CNY","id":"pay-1","merchant_id":"M1","status":"succeeded"}}}}"#
     );
     assert_eq!(got[0].body, expected);
     assert_signed(&got[0], &env.public_pem);
@@ -746,7 +751,62 @@ async fn a_timeout_or_unreachable_endpoint_is_a_failed_attempt() {
     let v = env.notifier.get("M1", &gone).await.unwrap();
     assert_eq!(v.next_attempt_at, Some(retry_at));
     assert_eq!(v.deliveries[0].status_code, None);
-    assert!(v.deliveries[0].error.is_some());
+    // The merchant sees the class of the failure, not the platform's internal error text.
+    assert_eq!(v.deliveries[0].error.as_deref(), Some("connection refused"));
+}
+
+/// An endpoint on the platform's own network, as a merchant's `notify_url`: the notifier must
+/// not call it, by address or by a name that resolves to it.
+#[tokio::test]
+async fn internal_addresses_are_never_called_outside_sandbox_mode() {
+    let env = Env::new(NotifyConfig {
+        outbound: paycore_notify::OutboundPolicy::default(),
+        ..fast_config()
+    })
+    .await;
+    let by_address = env.payment(1, "M1", "/internal", env.now()).await;
+    let port = env
+        .rx
+        .url("/")
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let by_name = event_id(2);
+    let data = payment_data("pay-2", 1);
+    let url = format!("http://localhost:{port}/internal");
+    env.enqueue(&NewNotification {
+        event_id: &by_name,
+        event_type: "payment.succeeded",
+        merchant_id: "M1",
+        object_id: "pay-2",
+        notify_url: &url,
+        data: &data,
+        created_at: env.now(),
+    })
+    .await;
+
+    assert_eq!(env.notifier.tick().await.unwrap(), 2);
+    assert!(
+        env.rx.received("/internal").is_empty(),
+        "the internal endpoint was called"
+    );
+    // A literal internal address can never be delivered: failed at once.
+    let v = env.notifier.get("M1", &by_address).await.unwrap();
+    assert_eq!(v.status, NotificationStatus::Failed);
+    assert_eq!(
+        v.deliveries[0].error.as_deref(),
+        Some("address not allowed")
+    );
+    // A name is refused by the resolver when connecting, and retried (its DNS may change).
+    let v = env.notifier.get("M1", &by_name).await.unwrap();
+    assert_eq!(v.status, NotificationStatus::Pending);
+    assert_eq!(
+        v.deliveries[0].error.as_deref(),
+        Some("address not allowed")
+    );
+    assert_eq!(v.deliveries[0].status_code, None);
 }
 
 paycore_store::machine_properties!(notification_machine, NotificationStatus);

@@ -66,6 +66,9 @@ pub struct Platform {
     /// unknown result and is queried back.
     pub channel_timeout: std::time::Duration,
     pub sandbox: bool,
+    /// Where merchants' notifications may go: public addresses, loopback too in sandbox mode,
+    /// and the hosts the operator names.
+    pub outbound: paycore_notify::OutboundPolicy,
     /// In sandbox mode, a sandbox running as a process of its own (`paycore sandbox`) to call
     /// instead of serving the sandbox channels in this server.
     pub sandbox_channels: Option<paycore_sandbox::ChannelCredentials>,
@@ -137,6 +140,10 @@ impl Platform {
             merchants,
             ledger,
             sandbox,
+            outbound: paycore_notify::OutboundPolicy {
+                allow_loopback: sandbox,
+                allowed_hosts: Vec::new(),
+            },
             sandbox_channels: None,
         })
     }
@@ -177,6 +184,7 @@ impl Platform {
             views: Arc::new(paycore_gateway::views::ApiViews),
             config: AcquiringConfig {
                 platform_base_url: base_url.trim_end_matches('/').to_string(),
+                outbound: self.outbound.clone(),
                 ..self.acquiring_config.clone()
             },
         });
@@ -188,7 +196,10 @@ impl Platform {
             self.db.clone(),
             self.clock.clone(),
             Arc::new(signer),
-            NotifyConfig::default(),
+            NotifyConfig {
+                outbound: self.outbound.clone(),
+                ..NotifyConfig::default()
+            },
         )
         .map_err(|e| anyhow::anyhow!("notifier: {e}"))?;
         let openapi = Arc::new(paycore_gateway::openapi::document(sandbox.is_some()));

@@ -26,6 +26,7 @@ pub async fn run(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
     let s = ServeSettings::resolve(&db, args, file)?;
     let mut p =
         Platform::open_checked(&s.target, Arc::new(SystemClock), |mode| s.check_mode(mode)).await?;
+    p.outbound.allowed_hosts = s.notify_allow_hosts.clone();
     if let Some(file) = &s.sandbox_channels {
         p.sandbox_channels = Some(paycore_sandbox::ChannelCredentials::read(file)?);
     }

@@ -127,6 +127,11 @@ pub struct ServeArgs {
     /// Requests per second allowed per merchant; 0 turns the limit off [default: 1000].
     #[arg(long, env = "PAYCORE_RATE_LIMIT")]
     pub rate_limit: Option<u32>,
+    /// Internal hosts merchants' notify URLs may reach although they resolve to private
+    /// addresses, comma-separated (`hooks.corp.example`, or `.corp.example` for every name
+    /// under it) [default: none: public addresses only, and loopback in sandbox mode].
+    #[arg(long, env = "PAYCORE_NOTIFY_ALLOW_HOSTS", value_delimiter = ',')]
+    pub notify_allow_hosts: Option<Vec<String>>,
 }
 
 /// The TOML file: the same settings by the same names.
@@ -146,6 +151,7 @@ pub struct FileSettings {
     pub max_body_bytes: Option<usize>,
     pub rate_limit: Option<u32>,
     pub log_format: Option<String>,
+    pub notify_allow_hosts: Option<Vec<String>>,
 }
 
 impl FileSettings {
@@ -172,6 +178,7 @@ pub struct ServeSettings {
     pub allow_public_sandbox: bool,
     pub sandbox_channels: Option<PathBuf>,
     pub demo: bool,
+    pub notify_allow_hosts: Vec<String>,
     pub gateway: paycore_gateway::GatewayConfig,
 }
 
@@ -205,6 +212,14 @@ impl ServeSettings {
             target,
             tls,
             demo: args.demo,
+            notify_allow_hosts: args
+                .notify_allow_hosts
+                .or(file.notify_allow_hosts)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect(),
             gateway: paycore_gateway::GatewayConfig {
                 max_body_bytes: args
                     .max_body_bytes

@@ -265,6 +265,36 @@ async fn payment_requests_are_idempotent_and_bad_ones_refused() {
         (with("product", json!("TELEPORT")), 400, "INVALID_REQUEST"),
         (with("out_trade_no", json!("")), 400, "INVALID_REQUEST"),
         (with("notify_url", json!("ftp://x")), 400, "INVALID_REQUEST"),
+        // Notifications never go to the platform's own network (sandbox mode allows loopback
+        // only, for the demo's receivers).
+        (
+            with("notify_url", json!("http://10.1.2.3/n")),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            with(
+                "notify_url",
+                json!("http://169.254.169.254/latest/meta-data"),
+            ),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            with("notify_url", json!("http://[::ffff:a9fe:a9fe]/n")),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            with("notify_url", json!("http://[fd00:ec2::254]/n")),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            with("notify_url", json!("http://192.168.1.1:8080/admin")),
+            400,
+            "INVALID_REQUEST",
+        ),
         (with("product", json!("AGREEMENT")), 400, "INVALID_REQUEST"),
         // The contract accepts CNY only.
         (with("currency", json!("USD")), 403, "PRODUCT_NOT_ENABLED"),
