@@ -26,12 +26,15 @@ pub enum AlertKind {
     NoConnector,
     /// An automatic refund the channel refused: the payer's money is still with the platform.
     AutoRefundFailed,
+    /// A channel reported on an attempt that another channel carries.
+    WrongChannel,
 }
 named!(AlertKind { BadSignature => "bad_signature", Malformed => "malformed",
     AmountMismatch => "amount_mismatch", UnknownAttempt => "unknown_attempt",
     StaleSuccess => "stale_success", LateSuccess => "late_success",
     UnexpectedReversal => "unexpected_reversal", QueryGaveUp => "query_gave_up",
-    NoConnector => "no_connector", AutoRefundFailed => "auto_refund_failed" });
+    NoConnector => "no_connector", AutoRefundFailed => "auto_refund_failed",
+    WrongChannel => "wrong_channel" });
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {

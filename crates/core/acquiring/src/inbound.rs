@@ -40,6 +40,20 @@ impl Acquiring {
             ResultSource::Notify
         };
         let attempt_id = n.attempt_id.to_string();
+        // A channel speaks only of its own attempts: its key vouches for its messages, not for
+        // another channel's payments.
+        match self.attempt_now(&attempt_id).await {
+            Ok(a) if a.channel != channel => {
+                let detail = format!("a result for an attempt of {}", a.channel);
+                self.alert(channel, AlertKind::WrongChannel, Some(&attempt_id), &detail)
+                    .await?;
+                return Err(AcquiringError::ChannelMessage(
+                    "the attempt is not this channel's".into(),
+                ));
+            }
+            Ok(_) | Err(AcquiringError::NotFound) => {}
+            Err(e) => return Err(e),
+        }
         match n.kind {
             NotificationKind::Payment => {
                 let result = match n.result.clone() {

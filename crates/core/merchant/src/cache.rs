@@ -15,10 +15,19 @@ use crate::model::Merchant;
 /// How long another node's change can go unseen.
 pub const TTL: Duration = Duration::from_secs(5);
 
+/// What a key lookup found missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missing {
+    Merchant,
+    Key,
+}
+
 /// The merchant crate's caches.
 pub(crate) struct Caches {
     pub merchants: TtlCache<String, Merchant>,
-    pub keys: TtlCache<(String, String), AuthKey>,
+    /// Unknown merchants and keys are cached too, so that a flood of requests naming them costs
+    /// no query.
+    pub keys: TtlCache<(String, String), Result<AuthKey, Missing>>,
     pub contracts: TtlCache<(String, Product), Option<Contract>>,
 }
 

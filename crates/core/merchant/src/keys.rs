@@ -9,6 +9,7 @@ use paycore_store::Row;
 use paycore_kernel::state::StateMachine;
 use paycore_store::state::{Stored, Table, Transition, TransitionError};
 
+use crate::cache::Missing;
 use crate::model::stored;
 use crate::{MerchantError, MerchantStatus, Merchants};
 
@@ -161,6 +162,8 @@ impl Merchants {
                 .ok_or(MerchantError::Concurrent)?;
             return Ok((existing, None, false));
         }
+        // A lookup of this key before it existed may be cached as unknown.
+        self.caches.forget(merchant_id);
         let key = self.key(merchant_id, &key_id).await?;
         Ok((key, secret, true))
     }
@@ -238,8 +241,12 @@ impl Merchants {
         key_id: &str,
     ) -> Result<AuthKey, MerchantError> {
         let cache_key = (merchant_id.to_owned(), key_id.to_owned());
+        let missing = |m: Missing| match m {
+            Missing::Merchant => MerchantError::NotFound,
+            Missing::Key => MerchantError::KeyNotFound,
+        };
         if let Some(k) = self.caches.keys.get(&cache_key) {
-            return Ok(k);
+            return k.map_err(missing);
         }
         let ticket = self.caches.keys.ticket();
         let row = sqlx::query(
@@ -252,14 +259,20 @@ impl Merchants {
         .bind(merchant_id)
         .bind(key_id)
         .fetch_optional(self.db.reader())
-        .await?
-        .ok_or(MerchantError::NotFound)?;
+        .await?;
+        let Some(row) = row else {
+            self.caches
+                .keys
+                .put(cache_key, Err(Missing::Merchant), ticket);
+            return Err(MerchantError::NotFound);
+        };
         let merchant_status = stored(
             "merchant status",
             &row.try_get::<String, _>("merchant_status")?,
         )?;
         let key_status: Option<String> = row.try_get("key_status")?;
         if key_status.as_deref() != Some(KeyStatus::Active.as_str()) {
+            self.caches.keys.put(cache_key, Err(Missing::Key), ticket);
             return Err(MerchantError::KeyNotFound);
         }
         let algorithm: Algorithm = row.try_get::<String, _>("algorithm")?.parse()?;
@@ -278,7 +291,7 @@ impl Merchants {
             merchant_status,
             key,
         };
-        self.caches.keys.put(cache_key, auth.clone(), ticket);
+        self.caches.keys.put(cache_key, Ok(auth.clone()), ticket);
         Ok(auth)
     }
 }

@@ -157,6 +157,8 @@ impl Merchants {
         paycore_store::state::created(&mut tx, id.as_str(), self.initial_status, actor, now)
             .await?;
         tx.commit().await?;
+        // A request naming this id before it existed may be cached as unknown.
+        self.caches.forget(id.as_str());
         self.get(id.as_str()).await
     }
 

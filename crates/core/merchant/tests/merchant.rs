@@ -121,6 +121,34 @@ async fn keys_verify_and_are_cached_until_revoked() {
     ));
 }
 
+/// Requests naming merchants that do not exist cost no query while their lookup is cached:
+/// a row that appears behind the cache's back (as on another node) is not seen at once, while
+/// a merchant created through this node is.
+#[tokio::test]
+async fn unknown_merchants_are_cached_briefly() {
+    let (t, m) = setup(MerchantStatus::Active).await;
+    let ghost = "99999999999999999999999999999999";
+    assert!(matches!(
+        m.auth_key(ghost, "k").await,
+        Err(MerchantError::NotFound)
+    ));
+    sqlx::query(
+        "INSERT INTO merchants (merchant_id, name, status, created_at, updated_at)
+         VALUES ($1, 'Ghost', 'active', 0, 0)",
+    )
+    .bind(ghost)
+    .execute(t.db.writer())
+    .await
+    .unwrap();
+    assert!(
+        matches!(m.auth_key(ghost, "k").await, Err(MerchantError::NotFound)),
+        "answered from the cache, without a query"
+    );
+    let shop = m.create("Shop", &Kyb::default(), "test").await.unwrap();
+    let (h, _, _) = m.add_key(&shop.merchant_id, NewKey::Hmac).await.unwrap();
+    assert!(m.auth_key(&shop.merchant_id, &h.key_id).await.is_ok());
+}
+
 #[tokio::test]
 async fn contracts_are_versioned_and_fees_follow_them() {
     let (_t, m) = setup(MerchantStatus::Active).await;

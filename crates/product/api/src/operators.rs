@@ -154,16 +154,78 @@ pub struct SetProduct {
     pub status: Option<ContractStatusName>,
 }
 
-/// One operator action of the audit trail.
+/// One operator call (or command line action) of the audit trail.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditEntry {
+    /// The operator's id; `-` when the caller could not be authenticated; `cli:<user>` for the
+    /// command line.
     pub operator: String,
-    /// `METHOD /path`.
+    /// The operator's role (empty when unauthenticated).
+    pub role: String,
+    /// The client's IP address (empty for the command line).
+    pub client_address: String,
+    /// The route template, e.g. `/admin/v1/merchants/{merchant_id}/status`.
+    pub route: String,
+    /// What the call acted on: the values of the route's parameters, `/`-separated.
+    pub target: String,
+    /// The HTTP status of the answer (`ok` or an error for the command line).
+    pub outcome: String,
+    /// `METHOD /path` as called.
     pub action: String,
-    /// The HTTP status of the answer.
-    pub status: String,
     /// The request body (secrets removed), at most 2 KiB.
     pub detail: String,
     #[schema(format = DateTime)]
     pub at: String,
+}
+
+/// An operator's role: `viewer` reads; `operator` runs channels, notifications, alerts and
+/// error cases; `finance` runs day-end, reconciliation, adjustments and settlements; `admin`
+/// manages merchants' status and keys and the operators, and may do all the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorRoleName {
+    Viewer,
+    Operator,
+    Finance,
+    Admin,
+}
+
+/// `POST /admin/v1/operators`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOperator {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
+    pub name: String,
+    pub role: OperatorRoleName,
+    /// The token stops working this many days from now (1 to 3650); absent: no expiry.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
+    pub expires_in_days: Option<i64>,
+}
+
+/// An operator as the operator API shows it (never its token).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OperatorView {
+    pub operator_id: String,
+    pub name: String,
+    pub role: OperatorRoleName,
+    /// `active` or `disabled`.
+    pub status: String,
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// A new operator, or a rotated token: the token is shown this once.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OperatorToken {
+    pub operator_id: String,
+    pub token: String,
+    #[serde(flatten)]
+    pub operator: OperatorView,
 }

@@ -262,7 +262,7 @@ impl RateLimits {
         Self { limiter }
     }
 
-    fn allow(&self, merchant_id: &str) -> bool {
+    pub(crate) fn allow(&self, merchant_id: &str) -> bool {
         match &self.limiter {
             Some(l) => l.check_key(&merchant_id.to_string()).is_ok(),
             None => true,

@@ -130,6 +130,8 @@ impl From<OperatorError> for ApiError {
     fn from(e: OperatorError) -> Self {
         match e {
             OperatorError::Invalid(m) => ApiError::invalid(m),
+            OperatorError::NotFound => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            OperatorError::InvalidState(m) => ApiError::new(ErrorCode::InvalidState, m),
             OperatorError::KeyReused | OperatorError::InProgress => {
                 ApiError::new(ErrorCode::IdempotencyConflict, e.to_string())
             }

@@ -14,17 +14,20 @@ pub mod callbacks;
 pub mod error;
 pub mod extract;
 pub mod input;
+mod limits;
 pub mod merchant_api;
 pub mod notify_api;
 pub mod observe;
 pub mod openapi;
 pub mod payment_api;
+pub mod server;
 pub mod service;
 pub mod signing;
 mod tls;
 pub mod views;
 
-use std::net::SocketAddr;
+pub use server::ConnectionLimits;
+
 use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,6 +67,17 @@ pub struct GatewayConfig {
     /// Requests per second per merchant (0: unlimited) and the burst above it.
     pub rate_per_second: u32,
     pub rate_burst: u32,
+    /// Requests per second per client address, before authentication (0: unlimited), with a
+    /// burst of twice that. Health checks are not counted.
+    pub address_rate_per_second: u32,
+    /// A request body must arrive whole within this.
+    pub body_read_timeout: Duration,
+    /// A request must be answered within this.
+    pub request_timeout: Duration,
+    pub connections: ConnectionLimits,
+    /// Failed operator authentications allowed per client address per minute; beyond,
+    /// `RATE_LIMITED` until the minute is over (0: no limit).
+    pub operator_auth_failures: u32,
 }
 
 impl Default for GatewayConfig {
@@ -73,6 +87,11 @@ impl Default for GatewayConfig {
             timestamp_window_secs: 300,
             rate_per_second: 1000,
             rate_burst: 2000,
+            address_rate_per_second: 5000,
+            body_read_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            connections: ConnectionLimits::default(),
+            operator_auth_failures: 10,
         }
     }
 }
@@ -83,7 +102,11 @@ pub struct Gateway {
     pub platform: Arc<PlatformKeys>,
     pub nonces: NonceStore,
     pub rate_limits: RateLimits,
+    /// Requests per client address (see [`GatewayConfig::address_rate_per_second`]).
+    pub address_limits: RateLimits,
     pub operators: Operators,
+    /// Failed operator authentications by client address (throttled).
+    pub auth_failures: admin::guard::AuthFailures,
     pub clock: Arc<dyn Clock>,
     pub config: GatewayConfig,
     pub acquiring: Acquiring,
@@ -174,6 +197,7 @@ pub fn router(app: AppState) -> Router {
     root.fallback(not_found)
         .layer(axum::middleware::from_fn(json_method_not_allowed))
         .layer(from_fn_with_state(app.clone(), durable_responses))
+        .layer(from_fn_with_state(app.clone(), limits::limits))
         .layer(axum::middleware::from_fn(observe::layer))
 }
 
@@ -244,23 +268,15 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// Serves until `shutdown` resolves, over TLS when files are given.
+/// Serves until `shutdown` resolves, over TLS when files are given, within the configured
+/// connection limits.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: AppState,
     tls: Option<TlsFiles>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router(app);
-    match tls {
-        None => {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-        }
-        Some(files) => tls::serve(listener, router, &files, shutdown).await,
-    }
+    let limits = app.config.connections.clone();
+    let acceptor = tls.as_ref().map(tls::acceptor).transpose()?;
+    server::serve(listener, router(app), acceptor, limits, shutdown).await
 }

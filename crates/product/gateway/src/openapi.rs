@@ -23,11 +23,18 @@ const SIGNED: &[ErrorCode] = &[
 ];
 
 /// Every operator call.
-const OPERATOR: &[ErrorCode] = &[Unauthenticated, Forbidden, MethodNotAllowed, Internal];
+const OPERATOR: &[ErrorCode] = &[
+    Unauthenticated,
+    Forbidden,
+    RateLimited,
+    MethodNotAllowed,
+    Internal,
+];
 /// Operator calls that change something (they take a body and an `Idempotency-Key`).
 const OPERATOR_WRITE: &[ErrorCode] = &[
     Unauthenticated,
     Forbidden,
+    RateLimited,
     MethodNotAllowed,
     Internal,
     InvalidRequest,
@@ -88,7 +95,10 @@ fn errors(operation: &str) -> Vec<ErrorCode> {
             &[InvalidRequest, NotFound, PayloadTooLarge],
         ),
         "channel_return" => (&[MethodNotAllowed, Internal], &[InvalidRequest, NotFound]),
-        "create_merchant" | "day_end" => (OPERATOR_WRITE, &[InvalidState]),
+        "create_merchant" | "day_end" | "create_operator" => (OPERATOR_WRITE, &[InvalidState]),
+        "disable_operator" => (OPERATOR_WRITE, &[NotFound]),
+        "rotate_operator" => (OPERATOR_WRITE, &[NotFound, InvalidState]),
+        "list_operators" => (OPERATOR, &[]),
         "update_kyb" | "add_key" | "change_channel" => (OPERATOR_WRITE, &[NotFound]),
         "change_status" | "set_product" | "revoke_key" => {
             (OPERATOR_WRITE, &[NotFound, InvalidState])
@@ -178,6 +188,10 @@ impl utoipa::Modify for Security {
         crate::admin::merchants::set_product,
         crate::admin::merchants::list_products,
         crate::admin::merchants::audit,
+        crate::admin::operators::create_operator,
+        crate::admin::operators::list_operators,
+        crate::admin::operators::disable_operator,
+        crate::admin::operators::rotate_operator,
         crate::admin::channels::list_channels,
         crate::admin::channels::change_channel,
         crate::admin::channels::channel_balance,

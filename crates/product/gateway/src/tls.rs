@@ -2,9 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::ServerConfig;
@@ -33,38 +30,7 @@ fn config(files: &TlsFiles) -> std::io::Result<ServerConfig> {
     Ok(cfg)
 }
 
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    files: &TlsFiles,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let acceptor = TlsAcceptor::from(Arc::new(config(files)?));
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, _) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            () = &mut shutdown => return Ok(()),
-        };
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(target: "detail", error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let service = TowerToHyperService::new(router);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await
-            {
-                tracing::debug!(target: "detail", error = %e, "TLS connection ended with an error");
-            }
-            let _ = TokioExecutor::new();
-        });
-    }
+/// The TLS acceptor for the certificate and key files.
+pub fn acceptor(files: &TlsFiles) -> std::io::Result<TlsAcceptor> {
+    Ok(TlsAcceptor::from(Arc::new(config(files)?)))
 }

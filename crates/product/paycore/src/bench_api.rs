@@ -155,6 +155,8 @@ pub async fn run(cfg: &ApiBenchConfig) -> anyhow::Result<ApiBenchReport> {
         sandbox_channels: Some(sandbox.credentials.clone()),
         gateway: GatewayConfig {
             rate_per_second: 0,
+            // Every client of the benchmark comes from loopback.
+            address_rate_per_second: 0,
             ..GatewayConfig::default()
         },
         ..Options::default()

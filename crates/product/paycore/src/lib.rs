@@ -8,6 +8,7 @@ pub mod ledger_cmd;
 pub mod logs;
 pub mod merchant_cmd;
 pub mod mode;
+pub mod operator_cmd;
 pub mod sandbox_cmd;
 pub mod serve;
 pub mod settings;
@@ -29,7 +30,7 @@ use paycore_kernel::crypto::Vault;
 use paycore_kernel::{Clock, IdGenerator, IdLayout};
 use paycore_merchant::{MerchantStatus, Merchants};
 use paycore_notify::{Notifier, NotifyConfig};
-use paycore_operators::{Operators, Role};
+use paycore_operators::Operators;
 use paycore_sandbox::SandboxState;
 use paycore_store::migrate::Schema;
 use paycore_store::sequence::DbSequenceSource;
@@ -164,7 +165,10 @@ impl Platform {
         let now = self.clock.unix_millis();
         let generated = match admin_token {
             Some(t) => {
-                operators.ensure("admin", t, Role::Admin, now).await?;
+                operators
+                    .set_first_token(t, now)
+                    .await
+                    .context("PAYCORE_ADMIN_TOKEN")?;
                 None
             }
             None => operators
@@ -204,6 +208,7 @@ impl Platform {
         .map_err(|e| anyhow::anyhow!("notifier: {e}"))?;
         let openapi = Arc::new(paycore_gateway::openapi::document(sandbox.is_some()));
         let state = AppState::new(Gateway {
+            auth_failures: Default::default(),
             openapi,
             db: self.db.clone(),
             merchants: self.merchants.clone(),
@@ -214,6 +219,10 @@ impl Platform {
             platform,
             nonces: NonceStore::new(self.db.clone()),
             rate_limits: RateLimits::new(config.rate_per_second, config.rate_burst),
+            address_limits: RateLimits::new(
+                config.address_rate_per_second,
+                config.address_rate_per_second.saturating_mul(2),
+            ),
             operators,
             clock: self.clock.clone(),
             config,

@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use paycore::settings::{DbArgs, ServeArgs};
 use paycore::Platform;
 use paycore_kernel::SystemClock;
-use paycore_operators::{Operators, Role};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -50,7 +49,7 @@ enum Command {
     /// Operators of the admin API.
     Operator {
         #[command(subcommand)]
-        command: OperatorCommand,
+        command: paycore::operator_cmd::OperatorCommand,
     },
     /// Ledger and accounting: day-end, trial balance, export, verify, balances.
     Ledger {
@@ -102,18 +101,6 @@ enum BenchCommand {
         merchants: usize,
         #[arg(long)]
         json: bool,
-    },
-}
-
-#[derive(Subcommand)]
-enum OperatorCommand {
-    /// Create an operator token (printed once).
-    Add {
-        #[arg(long)]
-        name: String,
-        /// admin, operator or viewer.
-        #[arg(long, default_value = "operator")]
-        role: String,
     },
 }
 
@@ -177,17 +164,8 @@ async fn run(db: DbArgs, command: Command) -> anyhow::Result<()> {
             paycore::merchant_cmd::run(&open(&db).await?, command).await
         }
         Command::Ledger { command } => paycore::ledger_cmd::run(&open(&db).await?, command).await,
-        Command::Operator {
-            command: OperatorCommand::Add { name, role },
-        } => {
-            let p = open(&db).await?;
-            let role = <Role as paycore_kernel::state::Named>::parse(&role)
-                .ok_or_else(|| anyhow::anyhow!("role must be admin, operator or viewer"))?;
-            let token = Operators::new(p.db.clone())
-                .add(&name, role, p.clock.unix_millis())
-                .await?;
-            println!("{token}");
-            Ok(())
+        Command::Operator { command } => {
+            paycore::operator_cmd::run(&open(&db).await?, command).await
         }
         Command::Bench { command } => bench(&db, command).await,
     }

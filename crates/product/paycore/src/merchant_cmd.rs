@@ -95,7 +95,47 @@ fn new_key(
     Ok((algorithm, pem))
 }
 
+impl MerchantCommand {
+    /// The audit trail's action and target for a command that changes data.
+    fn audited(&self) -> Option<(&'static str, String)> {
+        match self {
+            MerchantCommand::Create { name, .. } => Some(("merchant create", name.clone())),
+            MerchantCommand::Status { merchant_id, .. } => {
+                Some(("merchant status", merchant_id.clone()))
+            }
+            MerchantCommand::KeyAdd { merchant_id, .. } => {
+                Some(("merchant key-add", merchant_id.clone()))
+            }
+            MerchantCommand::KeyRevoke {
+                merchant_id,
+                key_id,
+            } => Some(("merchant key-revoke", format!("{merchant_id}/{key_id}"))),
+            MerchantCommand::Product { merchant_id, .. } => {
+                Some(("merchant product", merchant_id.clone()))
+            }
+            MerchantCommand::List { .. }
+            | MerchantCommand::Show { .. }
+            | MerchantCommand::Keys { .. }
+            | MerchantCommand::Products { .. } => None,
+        }
+    }
+}
+
+/// Runs a command; one that changes data is audited with its outcome.
 pub async fn run(p: &Platform, command: MerchantCommand) -> anyhow::Result<()> {
+    let audited = command.audited();
+    let done = execute(p, command).await;
+    if let Some((action, target)) = audited {
+        let outcome = match &done {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        crate::operator_cmd::audit_cli(p, action, &target, &outcome).await;
+    }
+    done
+}
+
+async fn execute(p: &Platform, command: MerchantCommand) -> anyhow::Result<()> {
     let m = &p.merchants;
     match command {
         MerchantCommand::Create { name, kyb } => {
@@ -103,7 +143,10 @@ pub async fn run(p: &Platform, command: MerchantCommand) -> anyhow::Result<()> {
                 Some(json) => serde_json::from_str(&json).context("--kyb")?,
                 None => Kyb::default(),
             };
-            print(&views::merchant(m.create(&name, &kyb, "cli").await?))
+            print(&views::merchant(
+                m.create(&name, &kyb, &crate::operator_cmd::cli_actor())
+                    .await?,
+            ))
         }
         MerchantCommand::List { after, limit } => {
             let list = m.list(after.as_deref(), limit).await?;

@@ -132,6 +132,17 @@ pub struct ServeArgs {
     /// under it) [default: none: public addresses only, and loopback in sandbox mode].
     #[arg(long, env = "PAYCORE_NOTIFY_ALLOW_HOSTS", value_delimiter = ',')]
     pub notify_allow_hosts: Option<Vec<String>>,
+    /// Failed operator authentications allowed per client address per minute before the
+    /// address is refused until the minute is over; 0 turns the limit off [default: 10].
+    #[arg(long, env = "PAYCORE_OPERATOR_AUTH_FAILURES")]
+    pub operator_auth_failures: Option<u32>,
+    /// Connections open at once; beyond, new ones are closed [default: 4096].
+    #[arg(long, env = "PAYCORE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Requests per second per client address, before authentication; 0 turns the limit off
+    /// [default: 5000].
+    #[arg(long, env = "PAYCORE_ADDRESS_RATE_LIMIT")]
+    pub address_rate_limit: Option<u32>,
 }
 
 /// The TOML file: the same settings by the same names.
@@ -152,6 +163,9 @@ pub struct FileSettings {
     pub rate_limit: Option<u32>,
     pub log_format: Option<String>,
     pub notify_allow_hosts: Option<Vec<String>>,
+    pub operator_auth_failures: Option<u32>,
+    pub max_connections: Option<usize>,
+    pub address_rate_limit: Option<u32>,
 }
 
 impl FileSettings {
@@ -227,6 +241,21 @@ impl ServeSettings {
                     .unwrap_or(defaults.max_body_bytes),
                 rate_per_second: rate,
                 rate_burst: rate.saturating_mul(2),
+                operator_auth_failures: args
+                    .operator_auth_failures
+                    .or(file.operator_auth_failures)
+                    .unwrap_or(defaults.operator_auth_failures),
+                address_rate_per_second: args
+                    .address_rate_limit
+                    .or(file.address_rate_limit)
+                    .unwrap_or(defaults.address_rate_per_second),
+                connections: paycore_gateway::ConnectionLimits {
+                    max_connections: args
+                        .max_connections
+                        .or(file.max_connections)
+                        .unwrap_or(defaults.connections.max_connections),
+                    ..defaults.connections.clone()
+                },
                 ..defaults
             },
         })

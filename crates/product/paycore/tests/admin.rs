@@ -21,29 +21,20 @@ async fn operators_need_a_token_and_viewers_only_read() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    s.state
-        .operators
-        .ensure(
-            "viewer",
-            "viewer-token-0123456789",
-            paycore_operators::Role::Viewer,
-            0,
-        )
-        .await
-        .unwrap();
-    let (st, _) = admin_as(
+    let (st, v) = admin(
         &s,
-        "viewer-token-0123456789",
-        "GET",
-        "/admin/v1/merchants",
-        None,
-        None,
+        "POST",
+        "/admin/v1/operators",
+        Some(json!({"name": "viewer", "role": "viewer"})),
     )
     .await;
+    assert_eq!(st, 201, "{v}");
+    let viewer = v["token"].as_str().unwrap().to_string();
+    let (st, _) = admin_as(&s, &viewer, "GET", "/admin/v1/merchants", None, None).await;
     assert_eq!(st, 200);
     let (st, b) = admin_as(
         &s,
-        "viewer-token-0123456789",
+        &viewer,
         "POST",
         "/admin/v1/merchants",
         Some(json!({"name": "x"})),

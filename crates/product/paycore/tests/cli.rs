@@ -93,3 +93,60 @@ async fn data_flags_go_after_the_subcommand_and_files_are_written_with_output() 
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--bogus"));
 }
+
+#[tokio::test]
+async fn operators_are_managed_from_the_command_line_and_its_changes_audited() {
+    let db = paycore_store::testing::empty().await.unwrap();
+    ok(&paycore(&db, &["migrate"]));
+    let added: Value = serde_json::from_str(&ok(&paycore(
+        &db,
+        &[
+            "operator",
+            "add",
+            "--name",
+            "fin",
+            "--role",
+            "finance",
+            "--expires-in-days",
+            "30",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(added["role"], "finance", "{added}");
+    assert_eq!(added["status"], "active");
+    let id = added["operator_id"].as_str().unwrap().to_string();
+    let token = added["token"].as_str().unwrap().to_string();
+    let rotated: Value =
+        serde_json::from_str(&ok(&paycore(&db, &["operator", "rotate", &id]))).unwrap();
+    assert_ne!(rotated["token"].as_str().unwrap(), token);
+    let disabled: Value =
+        serde_json::from_str(&ok(&paycore(&db, &["operator", "disable", &id]))).unwrap();
+    assert_eq!(disabled["status"], "disabled");
+    let list = ok(&paycore(&db, &["operator", "list"]));
+    assert!(list.contains(&id) && !list.contains(&token), "{list}");
+    assert!(
+        !paycore(&db, &["operator", "add", "--name", "x", "--role", "root"])
+            .status
+            .success()
+    );
+    ok(&paycore(
+        &db,
+        &["merchant", "create", "--name", "Audited Shop"],
+    ));
+
+    let ops = paycore_operators::Operators::new(db.db.clone());
+    let audit = ops.audit_log(100).await.unwrap();
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|a| (a.action.as_str(), a.target.as_str()))
+        .collect();
+    for expected in [
+        ("operator add", id.as_str()),
+        ("operator rotate", id.as_str()),
+        ("operator disable", id.as_str()),
+        ("merchant create", "Audited Shop"),
+    ] {
+        assert!(actions.contains(&expected), "{expected:?} in {actions:?}");
+    }
+    assert!(audit.iter().all(|a| a.operator.starts_with("cli:")));
+}

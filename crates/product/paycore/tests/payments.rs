@@ -351,3 +351,47 @@ async fn payment_requests_are_idempotent_and_bad_ones_refused() {
     let r = send(&s, &m, "GET", "/v1/payments?out_trade_no=BAD", b"").await;
     assert_eq!(r.status, 404);
 }
+
+/// A channel's signed word counts for its own attempts only: a notification that names an
+/// attempt another channel carries is refused and raises an alert.
+#[tokio::test]
+async fn a_channel_cannot_report_on_another_channels_attempt() {
+    let s = TestServer::start_with(paycore::testing::Options {
+        workers: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let m = shop(&s).await;
+    let r = pay(&s, &m, json!({"out_trade_no": "WRONG-CH", "amount": 500, "currency": "CNY", "subject": "Tea", "product": "WECHAT"})).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let p = r.json();
+    let id = p["id"].as_str().unwrap().to_string();
+    // The books say another channel carries this attempt; the wallet's notification comes
+    // from the channel that really made it.
+    sqlx::query("UPDATE channel_attempts SET channel = 'sandbox-alipay' WHERE payment_id = $1")
+        .bind(&id)
+        .execute(s.db.writer())
+        .await
+        .unwrap();
+    pay_code(
+        &s.base_url,
+        "wechat",
+        p["next_action"]["code"].as_str().unwrap(),
+    )
+    .await;
+    eventually("the wrong-channel alert", || async {
+        let (_, alerts) = admin(&s, "GET", "/admin/v1/alerts", None).await;
+        alerts["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "wrong_channel")
+    })
+    .await;
+    assert_eq!(
+        get_payment(&s, &m, &id).await["status"],
+        p["status"],
+        "unchanged: the notification was refused"
+    );
+}

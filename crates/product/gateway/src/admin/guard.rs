@@ -1,27 +1,145 @@
-//! The guard in front of `/admin/v1`: bearer tokens with roles, `Idempotency-Key` replays on
-//! changing calls (so a deployment script can safely run twice), and the audit trail of every
-//! change.
+//! The guard in front of `/admin/v1`: bearer tokens, the role each route needs (the route
+//! table in [`super::ROUTES`]), throttling of failed authentication per client address,
+//! `Idempotency-Key` replays on changing calls (so a deployment script can safely run twice),
+//! and the audit trail of every call — succeeded, refused or forbidden.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use paycore_api::ErrorCode;
 use paycore_kernel::crypto::sha256_hex;
-use paycore_operators::{NewAudit, Operator, Replay, Role};
+use paycore_operators::{NewAudit, Operator, Replay};
 
 use crate::auth::read_body;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
-/// Authenticates the operator, enforces the role, replays idempotent requests and audits
-/// every change.
+/// The window of [`crate::GatewayConfig::operator_auth_failures`].
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// A bound on the addresses remembered (a flood from many addresses starts the map over).
+const MAX_ADDRESSES: usize = 100_000;
+
+/// Failed operator authentications by client address, in fixed windows.
+#[derive(Default)]
+pub struct AuthFailures(Mutex<HashMap<IpAddr, (Instant, u32)>>);
+
+impl AuthFailures {
+    fn blocked(&self, ip: IpAddr, allowed: u32) -> bool {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        allowed > 0
+            && map
+                .get(&ip)
+                .is_some_and(|(since, n)| since.elapsed() < FAILURE_WINDOW && *n >= allowed)
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_ADDRESSES {
+            map.clear();
+        }
+        let e = map.entry(ip).or_insert((Instant::now(), 0));
+        if e.0.elapsed() >= FAILURE_WINDOW {
+            *e = (Instant::now(), 0);
+        }
+        e.1 = e.1.saturating_add(1);
+    }
+}
+
+/// Who called, from where, and what: the facts every audit row carries.
+struct Call {
+    client: String,
+    ip: Option<IpAddr>,
+    method: Method,
+    action: String,
+    route: String,
+    target: String,
+}
+
+impl Call {
+    fn of(req: &Request) -> Call {
+        let ip = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let path = req.uri().path().to_string();
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default();
+        Call {
+            client: ip.map(|i| i.to_string()).unwrap_or_default(),
+            ip,
+            method: req.method().clone(),
+            action: format!("{} {path}", req.method()),
+            target: target(&route, &path),
+            route,
+        }
+    }
+}
+
+/// The path's values where the route has parameters (`/merchants/{merchant_id}/keys/{key_id}`
+/// → `M1/K1`): what the call acted on.
+fn target(route: &str, path: &str) -> String {
+    route
+        .split('/')
+        .zip(path.split('/'))
+        .filter(|(r, _)| r.starts_with('{'))
+        .map(|(_, p)| p)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    match guarded(app, req, next).await {
+    let call = Call::of(&req);
+    let limit = app.config.operator_auth_failures;
+    if call
+        .ip
+        .is_some_and(|ip| app.auth_failures.blocked(ip, limit))
+    {
+        metrics::counter!("paycore_admin_auth_throttled_total").increment(1);
+        return ApiError::new(
+            ErrorCode::RateLimited,
+            "too many failed operator authentications from this address; try again later",
+        )
+        .into_response();
+    }
+    let authorization = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let op = match operator(&app, authorization).await {
+        Ok(op) => op,
+        Err(e) => {
+            if let Some(ip) = call.ip {
+                app.auth_failures.failed(ip);
+            }
+            audit(&app, &call, None, &e.code.status().to_string(), "").await;
+            return e.into_response();
+        }
+    };
+    match allowed(&call, &op) {
+        Ok(()) => {}
+        Err(e) => {
+            audit(&app, &call, Some(&op), "403", "").await;
+            return e.into_response();
+        }
+    }
+    match guarded(&app, &call, op.clone(), req, next).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            audit(&app, &call, Some(&op), &e.code.status().to_string(), "").await;
+            e.into_response()
+        }
     }
 }
 
@@ -36,29 +154,60 @@ async fn operator(app: &AppState, authorization: Option<String>) -> ApiResult<Op
             )
         })?;
     app.operators
-        .find(token.trim())
+        .find(token.trim(), app.clock.unix_millis())
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "unknown operator token"))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthenticated,
+                "unknown, disabled or expired operator token",
+            )
+        })
 }
 
-async fn guarded(app: AppState, req: Request, next: Next) -> ApiResult<Response> {
-    let authorization = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let op = operator(&app, authorization).await?;
-    let writes = req.method() != Method::GET && req.method() != Method::HEAD;
-    if writes && op.role == Role::Viewer {
-        return Err(ApiError::new(
+/// The route's declared permission against the operator's role. A route with none declared
+/// is refused to everyone: a new route cannot ship open.
+fn allowed(call: &Call, op: &Operator) -> ApiResult<()> {
+    let needed = super::permission(call.method.as_str(), &call.route);
+    match needed {
+        Some(p) if op.role.may(p) => Ok(()),
+        Some(p) => Err(ApiError::new(
             ErrorCode::Forbidden,
-            "viewers cannot change anything",
-        ));
+            format!(
+                "the {} role may not do this (it needs the {} permission)",
+                op.role.as_str(),
+                p.as_str()
+            ),
+        )),
+        // No route matched: let the router answer 404 (or 405).
+        None if call.route.is_empty() => Ok(()),
+        None => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this route has no declared permission",
+        )),
     }
+}
+
+async fn guarded(
+    app: &AppState,
+    call: &Call,
+    op: Operator,
+    req: Request,
+    next: Next,
+) -> ApiResult<Response> {
+    let writes = req.method() != Method::GET && req.method() != Method::HEAD;
     if !writes {
         let mut req = req;
-        req.extensions_mut().insert(op);
-        return Ok(next.run(req).await);
+        req.extensions_mut().insert(op.clone());
+        let resp = next.run(req).await;
+        audit(
+            app,
+            call,
+            Some(&op),
+            &resp.status().as_u16().to_string(),
+            "",
+        )
+        .await;
+        return Ok(resp);
     }
     let idem_key = req
         .headers()
@@ -67,8 +216,7 @@ async fn guarded(app: AppState, req: Request, next: Next) -> ApiResult<Response>
         .map(str::to_string);
     let (mut parts, body) = req.into_parts();
     let body = read_body(body, app.config.max_body_bytes).await?;
-    let action = format!("{} {}", parts.method, parts.uri.path());
-    let request_hash = sha256_hex(&[action.as_bytes(), b"\n", &body].concat());
+    let request_hash = sha256_hex(&[call.action.as_bytes(), b"\n", &body].concat());
     if let Some(key) = &idem_key {
         if let Replay::Answer(stored) = app
             .operators
@@ -90,16 +238,34 @@ async fn guarded(app: AppState, req: Request, next: Next) -> ApiResult<Response>
             .store_response(key, parts.status.as_u16(), &redact_secrets(&bytes))
             .await?;
     }
-    app.operators
-        .audit(&NewAudit {
-            operator: &op.name,
-            action: &action,
-            outcome: &parts.status.as_u16().to_string(),
-            detail: &detail,
-            at: app.clock.unix_millis(),
-        })
-        .await?;
+    audit(
+        app,
+        call,
+        Some(&op),
+        &parts.status.as_u16().to_string(),
+        &detail,
+    )
+    .await;
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// Records one call. A failure to write the audit row is logged as an error; the call's own
+/// answer stands (it has happened).
+async fn audit(app: &AppState, call: &Call, op: Option<&Operator>, outcome: &str, detail: &str) {
+    let entry = NewAudit {
+        operator: op.map(|o| o.operator_id.as_str()).unwrap_or("-"),
+        role: op.map(|o| o.role.as_str()).unwrap_or(""),
+        client: &call.client,
+        action: &call.action,
+        route: &call.route,
+        target: &call.target,
+        outcome,
+        detail,
+        at: app.clock.unix_millis(),
+    };
+    if let Err(e) = app.operators.audit(&entry).await {
+        tracing::error!(target: "error", code = "AUDIT_WRITE", message = %e, action = %call.action);
+    }
 }
 
 fn replayed(status: u16, body: String) -> Response {
@@ -125,11 +291,31 @@ fn audit_detail(body: &[u8]) -> String {
 fn redact_secrets(body: &[u8]) -> String {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(mut map)) => {
-            if map.remove("secret").is_some() {
-                map.insert("secret_redacted".into(), serde_json::Value::Bool(true));
+            for field in ["secret", "token"] {
+                if map.remove(field).is_some() {
+                    map.insert(format!("{field}_redacted"), serde_json::Value::Bool(true));
+                }
             }
             serde_json::Value::Object(map).to_string()
         }
         _ => String::from_utf8_lossy(body).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_target_is_the_paths_values() {
+        assert_eq!(
+            super::target(
+                "/admin/v1/merchants/{merchant_id}/keys/{key_id}/revoke",
+                "/admin/v1/merchants/M1/keys/K1/revoke"
+            ),
+            "M1/K1"
+        );
+        assert_eq!(
+            super::target("/admin/v1/merchants", "/admin/v1/merchants"),
+            ""
+        );
     }
 }

@@ -26,7 +26,7 @@ pub struct Page {
 }
 
 fn actor(op: &Operator) -> String {
-    format!("operator:{}", op.name)
+    format!("operator:{}", op.operator_id)
 }
 
 /// Create a merchant (in sandbox mode it is active at once; otherwise it is onboarding until
@@ -266,8 +266,12 @@ pub async fn audit(
             .into_iter()
             .map(|e| AuditEntry {
                 operator: e.operator,
+                role: e.role,
+                client_address: e.client,
+                route: e.route,
+                target: e.target,
+                outcome: e.outcome,
                 action: e.action,
-                status: e.outcome,
                 detail: e.detail,
                 at: rfc3339(e.at),
             })

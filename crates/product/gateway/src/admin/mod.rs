@@ -1,15 +1,68 @@
-//! The operator API (`/admin/v1`), behind one guard: merchants, channels, alerts, reports and
-//! the books.
+//! The operator API (`/admin/v1`), behind one guard: merchants, operators, channels, alerts,
+//! reports and the books. [`ROUTES`] declares what each route needs; the guard refuses a role
+//! without it, and a route missing from the table for everyone.
 
 pub mod channels;
 pub mod guard;
 pub mod ledger;
 pub mod merchants;
+pub mod operators;
 
 use axum::routing::{get, post};
 use axum::Router;
+use paycore_operators::Permission::{self, Admin, Finance, Operate, Read};
 
 use crate::AppState;
+
+/// Every operator route, with the permission it needs (see [`paycore_operators::Role::may`]).
+pub const ROUTES: &[(&str, &str, Permission)] = &[
+    ("POST", "/admin/v1/merchants", Operate),
+    ("GET", "/admin/v1/merchants", Read),
+    ("GET", "/admin/v1/merchants/{merchant_id}", Read),
+    ("PATCH", "/admin/v1/merchants/{merchant_id}", Operate),
+    ("POST", "/admin/v1/merchants/{merchant_id}/status", Admin),
+    ("POST", "/admin/v1/merchants/{merchant_id}/keys", Admin),
+    ("GET", "/admin/v1/merchants/{merchant_id}/keys", Read),
+    (
+        "POST",
+        "/admin/v1/merchants/{merchant_id}/keys/{key_id}/revoke",
+        Admin,
+    ),
+    (
+        "POST",
+        "/admin/v1/merchants/{merchant_id}/products",
+        Operate,
+    ),
+    ("GET", "/admin/v1/merchants/{merchant_id}/products", Read),
+    ("GET", "/admin/v1/operators", Admin),
+    ("POST", "/admin/v1/operators", Admin),
+    ("POST", "/admin/v1/operators/{operator_id}/disable", Admin),
+    ("POST", "/admin/v1/operators/{operator_id}/rotate", Admin),
+    ("GET", "/admin/v1/audit", Admin),
+    ("GET", "/admin/v1/channels", Read),
+    ("POST", "/admin/v1/channels/{channel}", Operate),
+    ("GET", "/admin/v1/channels/{channel}/balance", Read),
+    ("GET", "/admin/v1/alerts", Read),
+    ("GET", "/admin/v1/reports/daily", Read),
+    ("POST", "/admin/v1/ledger/day-end", Finance),
+    ("GET", "/admin/v1/ledger/trial-balance", Read),
+    ("GET", "/admin/v1/ledger/verify", Read),
+    ("GET", "/admin/v1/ledger/accounts/{account_no}", Read),
+    (
+        "GET",
+        "/admin/v1/ledger/accounts/{account_no}/statement",
+        Read,
+    ),
+];
+
+/// What `method route` needs, if the table declares it (`HEAD` needs what `GET` needs).
+pub fn permission(method: &str, route: &str) -> Option<Permission> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    ROUTES
+        .iter()
+        .find(|(m, r, _)| *m == method && *r == route)
+        .map(|(_, _, p)| *p)
+}
 
 pub fn routes(app: AppState) -> Router<AppState> {
     use merchants::*;
@@ -37,6 +90,18 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route(
             "/admin/v1/merchants/{merchant_id}/products",
             post(set_product).get(list_products),
+        )
+        .route(
+            "/admin/v1/operators",
+            post(operators::create_operator).get(operators::list_operators),
+        )
+        .route(
+            "/admin/v1/operators/{operator_id}/disable",
+            post(operators::disable_operator),
+        )
+        .route(
+            "/admin/v1/operators/{operator_id}/rotate",
+            post(operators::rotate_operator),
         )
         .route("/admin/v1/audit", get(audit))
         .route("/admin/v1/channels", get(channels::list_channels))

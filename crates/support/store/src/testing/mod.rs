@@ -52,7 +52,12 @@ fn unique_name() -> String {
 pub async fn empty() -> Result<TestDb, StoreError> {
     let name = unique_name();
     let dir = std::env::temp_dir().join(&name);
-    std::fs::create_dir_all(&dir).map_err(|source| StoreError::DataDir {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    // Owner-only, as paycore makes its own data directories.
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir).map_err(|source| StoreError::DataDir {
         path: dir.display().to_string(),
         source,
     })?;
