@@ -8,7 +8,7 @@ use paycore_store::{Conn, Row};
 use crate::error::{stored, AcquiringError};
 use crate::Acquiring;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AlertKind {
     BadSignature,
     Malformed,
@@ -43,6 +43,10 @@ pub struct Alert {
     pub attempt_id: Option<String>,
     pub detail: String,
     pub at: i64,
+    /// How many messages this alert stands for (a burst of refused messages is one alert).
+    pub count: i64,
+    /// When the last of them came, for a burst.
+    pub last_at: Option<i64>,
 }
 
 impl Acquiring {
@@ -59,6 +63,27 @@ impl Acquiring {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Records an alert on its own and returns its row (the start of a burst).
+    pub(crate) async fn alert_row(
+        &self,
+        channel: &str,
+        kind: AlertKind,
+        detail: &str,
+    ) -> Result<i64, AcquiringError> {
+        let row = sqlx::query(
+            "INSERT INTO channel_alerts (channel, kind, attempt_id, detail, at)
+             VALUES ($1, $2, NULL, $3, $4) RETURNING id",
+        )
+        .bind(channel)
+        .bind(kind.as_str())
+        .bind(detail)
+        .bind(self.now())
+        .fetch_one(self.db.writer())
+        .await?;
+        tracing::warn!(target: "detail", channel, kind = kind.as_str(), detail, "channel alert");
+        Ok(row.try_get("id")?)
     }
 
     /// Records an alert with the change it is about.
@@ -90,7 +115,7 @@ impl Acquiring {
     /// The recorded alerts, newest first.
     pub async fn alerts(&self, limit: i64) -> Result<Vec<Alert>, AcquiringError> {
         let rows = sqlx::query(
-            "SELECT channel, kind, attempt_id, detail, at FROM channel_alerts
+            "SELECT channel, kind, attempt_id, detail, at, count, last_at FROM channel_alerts
              ORDER BY id DESC LIMIT $1",
         )
         .bind(limit.clamp(1, 1000))
@@ -104,6 +129,8 @@ impl Acquiring {
                     attempt_id: r.try_get("attempt_id")?,
                     detail: r.try_get("detail")?,
                     at: r.try_get("at")?,
+                    count: r.try_get("count")?,
+                    last_at: r.try_get("last_at")?,
                 })
             })
             .collect()

@@ -30,7 +30,7 @@ impl Acquiring {
                 } else {
                     AlertKind::Malformed
                 };
-                self.alert(channel, kind, None, &e.to_string()).await?;
+                self.refused_message(channel, kind, &e.to_string()).await?;
                 return Err(AcquiringError::ChannelMessage(e.to_string()));
             }
         };

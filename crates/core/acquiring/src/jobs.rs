@@ -124,6 +124,9 @@ impl Acquiring {
             if stopping() {
                 return;
             }
+            if let Err(e) = self.save_bursts().await {
+                tracing::warn!(target: "detail", error = %e, "saving alert counts failed");
+            }
             match self.run_due_jobs_until(&owner, 50, &stopping).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}

@@ -23,6 +23,7 @@
 mod alerts;
 mod apply;
 mod bill;
+mod bursts;
 mod cancel;
 mod channel;
 mod close;
@@ -76,6 +77,11 @@ pub const SCHEMA: Schema = Schema {
             version: 2,
             name: "status histories and refund reservations",
             sql: include_str!("../migrations/0002_histories_reservations.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "alert counts",
+            sql: include_str!("../migrations/0003_alert_counts.sql"),
         },
     ],
 };
@@ -155,6 +161,8 @@ pub struct Acquiring {
     pub(crate) opened: Arc<Mutex<HashSet<String>>>,
     /// Set when the platform stops: nobody waits for a channel's answer any more.
     pub(crate) stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Running bursts of refused channel messages.
+    pub(crate) bursts: Arc<bursts::Bursts>,
 }
 
 impl Acquiring {
@@ -171,6 +179,7 @@ impl Acquiring {
             views: p.views,
             config: Arc::new(p.config),
             opened: Arc::new(Mutex::new(HashSet::new())),
+            bursts: Arc::default(),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }

@@ -7,7 +7,7 @@ mod requests;
 mod roles;
 mod tokens;
 
-pub use audit::{AuditEntry, NewAudit};
+pub use audit::{AuditCheck, AuditEntry, NewAudit};
 pub use requests::{Replay, StoredResponse};
 pub use roles::{Permission, Role};
 pub use tokens::{check_strength, Operator, OperatorEvent, OperatorStatus, TOKEN_CACHE};
@@ -30,6 +30,11 @@ pub const SCHEMA: Schema = Schema {
             version: 2,
             name: "operator access",
             sql: include_str!("../migrations/0002_operator_access.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "audit chain",
+            sql: include_str!("../migrations/0003_audit_chain.sql"),
         },
     ],
 };

@@ -89,13 +89,20 @@ pub struct ChannelBalance {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AlertObject {
     pub channel: String,
-    /// bad_signature, malformed, amount_mismatch, unknown_attempt, stale_success,
-    /// late_success, unexpected_reversal, query_gave_up, no_connector, auto_refund_failed.
+    /// bad_signature, malformed, amount_mismatch, unknown_attempt, wrong_channel,
+    /// stale_success, late_success, unexpected_reversal, query_gave_up, no_connector,
+    /// auto_refund_failed.
     pub kind: String,
     pub attempt_id: Option<String>,
     pub detail: String,
     #[schema(format = DateTime)]
     pub at: String,
+    /// How many messages the alert stands for: a burst of refused (forged or malformed)
+    /// channel messages within a minute is one alert.
+    pub count: i64,
+    /// When the last message of the burst came.
+    #[schema(format = DateTime)]
+    pub last_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

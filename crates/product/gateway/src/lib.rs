@@ -75,6 +75,9 @@ pub struct GatewayConfig {
     /// A request must be answered within this.
     pub request_timeout: Duration,
     pub connections: ConnectionLimits,
+    /// Serve `/metrics` with the API; off when it has a listener of its own
+    /// ([`serve_metrics`]), so that it need not face the internet.
+    pub metrics_on_api: bool,
     /// Failed operator authentications allowed per client address per minute; beyond,
     /// `RATE_LIMITED` until the minute is over (0: no limit).
     pub operator_auth_failures: u32,
@@ -91,6 +94,7 @@ impl Default for GatewayConfig {
             body_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
             connections: ConnectionLimits::default(),
+            metrics_on_api: true,
             operator_auth_failures: 10,
         }
     }
@@ -178,7 +182,6 @@ pub fn router(app: AppState) -> Router {
     let root = Router::new()
         .route("/healthz", get(service::healthz))
         .route("/readyz", get(service::readyz))
-        .route("/metrics", get(service::metrics))
         .route("/openapi.json", get(service::openapi))
         .route(
             "/channels/{channel}/notify",
@@ -186,6 +189,11 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/channels/{channel}/return", get(callbacks::channel_return))
         .merge(admin::routes(app.clone()));
+    let root = if app.config.metrics_on_api {
+        root.route("/metrics", get(service::metrics))
+    } else {
+        root
+    };
     let mut root: Router = root.with_state(app.clone());
     if let Some(sandbox) = &app.sandbox {
         root = root.merge(paycore_sandbox::sandbox_router(sandbox.clone()));
@@ -266,6 +274,20 @@ pub fn spawn_upkeep(
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// Serves `/metrics` alone on a listener of its own (an internal address) until `shutdown`.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    app: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = app.config.connections.clone();
+    let router = Router::new()
+        .route("/metrics", get(service::metrics))
+        .fallback(not_found)
+        .with_state(app);
+    server::serve(listener, router, None, limits, shutdown).await
 }
 
 /// Serves until `shutdown` resolves, over TLS when files are given, within the configured

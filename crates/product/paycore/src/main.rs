@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: paycore::operator_cmd::OperatorCommand,
     },
+    /// The audit trail of operator calls and command line changes: verify its chain, list it.
+    Audit {
+        #[command(subcommand)]
+        command: paycore::operator_cmd::AuditCommand,
+    },
     /// Ledger and accounting: day-end, trial balance, export, verify, balances.
     Ledger {
         #[command(subcommand)]
@@ -166,6 +171,9 @@ async fn run(db: DbArgs, command: Command) -> anyhow::Result<()> {
         Command::Ledger { command } => paycore::ledger_cmd::run(&open(&db).await?, command).await,
         Command::Operator { command } => {
             paycore::operator_cmd::run(&open(&db).await?, command).await
+        }
+        Command::Audit { command } => {
+            paycore::operator_cmd::audit(&open(&db).await?, command).await
         }
         Command::Bench { command } => bench(&db, command).await,
     }

@@ -117,3 +117,42 @@ pub async fn run(p: &Platform, command: OperatorCommand) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit trail's hash chain; exits non-zero when a row was changed, removed or
+    /// inserted.
+    Verify,
+    /// The newest entries, newest first.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+}
+
+pub async fn audit(p: &Platform, command: AuditCommand) -> anyhow::Result<()> {
+    let ops = Operators::new(p.db.clone());
+    match command {
+        AuditCommand::Verify => {
+            let check = ops.verify_audit().await?;
+            println!("{}", serde_json::to_string_pretty(&check)?);
+            if !check.problems.is_empty() {
+                anyhow::bail!("the audit trail does not verify");
+            }
+        }
+        AuditCommand::List { limit } => {
+            let list: Vec<serde_json::Value> = ops
+                .audit_log(limit)
+                .await?
+                .into_iter()
+                .map(|e| {
+                    json!({"operator": e.operator, "role": e.role, "client_address": e.client,
+                        "route": e.route, "target": e.target, "outcome": e.outcome,
+                        "action": e.action, "at": paycore_api::fields::rfc3339(e.at)})
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+    }
+    Ok(())
+}

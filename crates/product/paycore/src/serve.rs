@@ -21,9 +21,8 @@ pub const STOP_DEADLINE: Duration = Duration::from_secs(7);
 /// timeout would (unknown, settled by the query-back), so that its request can answer.
 pub const CHANNEL_GRACE: Duration = Duration::from_secs(4);
 
-pub async fn run(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
-    let file = FileSettings::load(db.config.as_ref())?;
-    let s = ServeSettings::resolve(&db, args, file)?;
+/// The platform as the settings describe it (the mode checked against the database).
+async fn platform(s: &ServeSettings) -> anyhow::Result<Platform> {
     let mut p =
         Platform::open_checked(&s.target, Arc::new(SystemClock), |mode| s.check_mode(mode)).await?;
     p.outbound.allowed_hosts = s.notify_allow_hosts.clone();
@@ -36,6 +35,34 @@ pub async fn run(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
         }
         p.acquiring_config.query_back.steps_ms = steps.iter().map(|s| *s as i64 * 1000).collect();
     }
+    Ok(p)
+}
+
+/// `/metrics` on a listener of its own, until the workers are told to stop.
+async fn spawn_metrics(
+    listen: &str,
+    state: &paycore_gateway::AppState,
+    stop: &tokio::sync::watch::Sender<bool>,
+) -> anyhow::Result<()> {
+    let metrics = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen} for /metrics"))?;
+    tracing::info!(target: "detail", listen = %metrics.local_addr()?, "metrics served apart");
+    let mut stop = stop.subscribe();
+    tokio::spawn(paycore_gateway::serve_metrics(
+        metrics,
+        state.clone(),
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        },
+    ));
+    Ok(())
+}
+
+pub async fn run(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let file = FileSettings::load(db.config.as_ref())?;
+    let s = ServeSettings::resolve(&db, args, file)?;
+    let p = platform(&s).await?;
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await
         .with_context(|| format!("listening on {}", s.listen))?;
@@ -69,6 +96,9 @@ pub async fn run(db: DbArgs, args: ServeArgs) -> anyhow::Result<()> {
     let tls = s
         .tls
         .map(|(cert, key)| paycore_gateway::TlsFiles { cert, key });
+    if let Some(listen) = &s.metrics_listen {
+        spawn_metrics(listen, &state, &stop_tx).await?;
+    }
     let (signal_tx, signal_rx) = tokio::sync::oneshot::channel::<Instant>();
     let mut server = tokio::spawn(paycore_gateway::serve(
         listener,

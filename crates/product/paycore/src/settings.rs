@@ -143,6 +143,10 @@ pub struct ServeArgs {
     /// [default: 5000].
     #[arg(long, env = "PAYCORE_ADDRESS_RATE_LIMIT")]
     pub address_rate_limit: Option<u32>,
+    /// Serve `/metrics` on this address only (an internal one), not with the API
+    /// [default: with the API].
+    #[arg(long, env = "PAYCORE_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }
 
 /// The TOML file: the same settings by the same names.
@@ -166,6 +170,7 @@ pub struct FileSettings {
     pub operator_auth_failures: Option<u32>,
     pub max_connections: Option<usize>,
     pub address_rate_limit: Option<u32>,
+    pub metrics_listen: Option<String>,
 }
 
 impl FileSettings {
@@ -193,6 +198,7 @@ pub struct ServeSettings {
     pub sandbox_channels: Option<PathBuf>,
     pub demo: bool,
     pub notify_allow_hosts: Vec<String>,
+    pub metrics_listen: Option<String>,
     pub gateway: paycore_gateway::GatewayConfig,
 }
 
@@ -226,6 +232,7 @@ impl ServeSettings {
             target,
             tls,
             demo: args.demo,
+            metrics_listen: args.metrics_listen.clone().or(file.metrics_listen.clone()),
             notify_allow_hosts: args
                 .notify_allow_hosts
                 .or(file.notify_allow_hosts)
@@ -249,6 +256,7 @@ impl ServeSettings {
                     .address_rate_limit
                     .or(file.address_rate_limit)
                     .unwrap_or(defaults.address_rate_per_second),
+                metrics_on_api: args.metrics_listen.is_none() && file.metrics_listen.is_none(),
                 connections: paycore_gateway::ConnectionLimits {
                     max_connections: args
                         .max_connections

@@ -150,3 +150,49 @@ async fn operators_are_managed_from_the_command_line_and_its_changes_audited() {
     }
     assert!(audit.iter().all(|a| a.operator.starts_with("cli:")));
 }
+
+#[tokio::test]
+async fn the_audit_trail_is_a_chain_that_verify_checks() {
+    let db = paycore_store::testing::empty().await.unwrap();
+    ok(&paycore(&db, &["migrate"]));
+    for name in ["a", "b", "c"] {
+        ok(&paycore(
+            &db,
+            &["operator", "add", "--name", name, "--role", "viewer"],
+        ));
+    }
+    let check: Value = serde_json::from_str(&ok(&paycore(&db, &["audit", "verify"]))).unwrap();
+    assert_eq!(check["problems"], json!([]), "{check}");
+    assert_eq!(check["rows"], 3);
+    // A row changed after the fact is found.
+    sqlx::query(
+        "UPDATE audit_log SET outcome = 'changed' WHERE id = (SELECT MIN(id) FROM audit_log)",
+    )
+    .execute(db.db.writer())
+    .await
+    .unwrap();
+    let out = paycore(&db, &["audit", "verify"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("do not match its hash"));
+    // So is the newest row removed (the head remembers it).
+    let db2 = paycore_store::testing::empty().await.unwrap();
+    ok(&paycore(&db2, &["migrate"]));
+    ok(&paycore(
+        &db2,
+        &["operator", "add", "--name", "a", "--role", "viewer"],
+    ));
+    ok(&paycore(
+        &db2,
+        &["operator", "add", "--name", "b", "--role", "viewer"],
+    ));
+    sqlx::query("DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log)")
+        .execute(db2.db.writer())
+        .await
+        .unwrap();
+    let out = paycore(&db2, &["audit", "verify"]);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

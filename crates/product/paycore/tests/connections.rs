@@ -156,3 +156,30 @@ async fn one_address_is_rate_limited_before_authentication() {
     // Health checks are never limited.
     healthz_within(&s, Duration::from_millis(500)).await;
 }
+
+/// A burst of forged channel callbacks is one alert with a count, not a row each.
+#[tokio::test]
+async fn a_burst_of_bad_channel_signatures_is_one_alert_with_a_count() {
+    let s = TestServer::start().await.unwrap();
+    for i in 0..40 {
+        let r = http()
+            .post(format!("{}/channels/sandbox-alipay/notify", s.base_url))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"attempt_id":"{i}","sign":"forged"}}"#))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    eventually("the burst's count", || async {
+        let (_, a) = admin(&s, "GET", "/admin/v1/alerts", None).await;
+        let mine: Vec<&serde_json::Value> = a["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["channel"] == "sandbox-alipay")
+            .collect();
+        mine.len() == 1 && mine[0]["count"] == 40
+    })
+    .await;
+}

@@ -266,3 +266,35 @@ async fn failed_authentication_is_throttled_and_every_call_is_audited() {
         "{b}"
     );
 }
+
+/// Concurrent writers of the audit trail never chain onto the same row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_audit_rows_stay_one_chain() {
+    let s = TestServer::start().await.unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let st = s.state.clone();
+        set.spawn(async move {
+            let target = i.to_string();
+            st.operators
+                .audit(&paycore_operators::NewAudit {
+                    operator: "op_test",
+                    role: "admin",
+                    client: "127.0.0.1",
+                    action: "POST /x",
+                    route: "/x",
+                    target: &target,
+                    outcome: "200",
+                    detail: "",
+                    at: i,
+                })
+                .await
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        done.unwrap().unwrap();
+    }
+    let check = s.state.operators.verify_audit().await.unwrap();
+    assert!(check.problems.is_empty(), "{:?}", check.problems);
+    assert!(check.rows >= 24);
+}

@@ -163,6 +163,8 @@ pub async fn alerts(
                 attempt_id: a.attempt_id,
                 detail: a.detail,
                 at: rfc3339(a.at),
+                count: a.count,
+                last_at: a.last_at.map(rfc3339),
             })
             .collect(),
     }))
