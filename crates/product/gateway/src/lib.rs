@@ -267,6 +267,7 @@ pub fn spawn_upkeep(
                 Err(e) => tracing::warn!(target: "detail", error = %e, "nonce purge failed"),
             }
             app.rate_limits.forget_idle();
+            app.address_limits.forget_idle();
         }
     })
 }

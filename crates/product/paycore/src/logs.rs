@@ -49,7 +49,7 @@ pub fn init(json: bool, digests: Digests<'_>) -> anyhow::Result<()> {
     };
     let file = match digests_to_file {
         Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            crate::custody::private_dir(dir)?;
             let path = dir.join("digest.log");
             let f = std::fs::OpenOptions::new()
                 .create(true)
