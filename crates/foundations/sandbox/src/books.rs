@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use paycore_kernel::crypto::{random_token, PlatformSigner};
+use paycore_kernel::crypto::{random_token, PlatformSigner, Vault};
 use paycore_kernel::state::{apply, Named, StateMachine};
 use paycore_kernel::{Clock, Currency, Money, Rounding, Secret};
 use paycore_store::state::{Stored, Table, Transition, TransitionError};
@@ -101,13 +101,51 @@ paycore_kernel::named!(RefundState { Succeeded => "succeeded" });
 // Keys and behaviour
 // ---------------------------------------------------------------------------------------------
 
-/// The channel's keys, created on first use.
-pub async fn ensure_keys(db: &Db, clock: &dyn Clock, kind: Kind) -> Result<ChannelKeys> {
+/// How a sealed key is marked in its column (older databases hold them in clear).
+const SEALED: &str = "sealed:";
+
+fn seal(vault: &Vault, context: &str, plain: &[u8]) -> Result<String> {
+    let sealed = vault
+        .seal(context, plain)
+        .map_err(|e| SandboxError::Crypto(e.to_string()))?;
+    Ok(format!("{SEALED}{}", B64.encode(sealed)))
+}
+
+/// A key column's bytes: opened when sealed; a clear value of an older database as it is
+/// (`clear` decodes it).
+fn unseal(
+    vault: &Vault,
+    context: &str,
+    stored: &str,
+    clear: impl FnOnce(&str) -> Option<Vec<u8>>,
+) -> Result<Secret<Vec<u8>>> {
+    let corrupt = || SandboxError::Corrupt(format!("sandbox key {context}"));
+    match stored.strip_prefix(SEALED) {
+        Some(b64) => {
+            let sealed = B64.decode(b64).map_err(|_| corrupt())?;
+            vault.open(context, &sealed).map_err(|_| corrupt())
+        }
+        None => clear(stored).map(Secret::new).ok_or_else(corrupt),
+    }
+}
+
+/// The channel's keys, created on first use, sealed under the master key like merchants'
+/// secrets (bound to the channel and the key's use).
+pub async fn ensure_keys(
+    db: &Db,
+    clock: &dyn Clock,
+    vault: &Vault,
+    kind: Kind,
+) -> Result<ChannelKeys> {
     let crypto = |e: paycore_kernel::crypto::CryptoError| SandboxError::Crypto(e.to_string());
+    let (shared_ctx, signing_ctx) = (
+        format!("sandbox-key:{}:shared", kind.code()),
+        format!("sandbox-key:{}:signing", kind.code()),
+    );
     let secret = random_token(40).map_err(crypto)?;
     let signing = if kind == Kind::Alipay {
         let s = PlatformSigner::generate().map_err(crypto)?;
-        Some(B64.encode(s.pkcs8().expose()))
+        Some(seal(vault, &signing_ctx, s.pkcs8().expose())?)
     } else {
         None
     };
@@ -116,7 +154,7 @@ pub async fn ensure_keys(db: &Db, clock: &dyn Clock, kind: Kind) -> Result<Chann
          VALUES ($1, $2, $3, $4) ON CONFLICT (channel) DO NOTHING",
     )
     .bind(kind.code())
-    .bind(secret)
+    .bind(seal(vault, &shared_ctx, secret.as_bytes())?)
     .bind(signing)
     .bind(clock.unix_millis())
     .execute(db.writer())
@@ -127,18 +165,19 @@ pub async fn ensure_keys(db: &Db, clock: &dyn Clock, kind: Kind) -> Result<Chann
             .fetch_one(db.writer())
             .await?;
     let shared: String = row.try_get("shared_secret")?;
+    let shared = unseal(vault, &shared_ctx, &shared, |t| Some(t.as_bytes().to_vec()))?;
     let signing: Option<String> = row.try_get("signing_pkcs8")?;
     let signer = match signing {
-        Some(b64) => {
-            let der = B64
-                .decode(b64)
-                .map_err(|_| SandboxError::Corrupt("signing key".into()))?;
-            Some(Arc::new(PlatformSigner::from_pkcs8(&der).map_err(crypto)?))
+        Some(stored) => {
+            let der = unseal(vault, &signing_ctx, &stored, |t| B64.decode(t).ok())?;
+            Some(Arc::new(
+                PlatformSigner::from_pkcs8(der.expose()).map_err(crypto)?,
+            ))
         }
         None => None,
     };
     Ok(ChannelKeys {
-        shared: Secret::new(shared.into_bytes()),
+        shared,
         signer,
         verifier: None,
     })
@@ -628,4 +667,26 @@ pub async fn carrier_month_usage(
 /// `YYYY-MM-DD`.
 pub fn day_iso(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_sealed_and_older_clear_ones_still_read() {
+        let vault = Vault::new(&Secret::new([3u8; 32])).unwrap();
+        let stored = seal(&vault, "sandbox-key:x:shared", b"s3cret").unwrap();
+        assert!(stored.starts_with(SEALED) && !stored.contains("s3cret"));
+        let back = unseal(&vault, "sandbox-key:x:shared", &stored, |_| None).unwrap();
+        assert_eq!(back.expose(), b"s3cret");
+        // Bound to its channel and use: moved to another row, it does not open.
+        assert!(unseal(&vault, "sandbox-key:y:shared", &stored, |_| None).is_err());
+        // A database from before sealing keeps working.
+        let clear = unseal(&vault, "sandbox-key:x:shared", "plain", |t| {
+            Some(t.as_bytes().to_vec())
+        })
+        .unwrap();
+        assert_eq!(clear.expose(), b"plain");
+    }
 }

@@ -45,12 +45,13 @@ pub async fn sandbox_connectors(
     base_url: &str,
     db: &Db,
     clock: &dyn Clock,
+    vault: &paycore_kernel::crypto::Vault,
     config: &SandboxConnectorConfig,
 ) -> Result<Vec<Arc<dyn Connector>>, ChannelError> {
     let http = config.client()?;
     let mut out: Vec<Arc<dyn Connector>> = Vec::new();
     for kind in Kind::ALL {
-        let keys = books::ensure_keys(db, clock, kind)
+        let keys = books::ensure_keys(db, clock, vault, kind)
             .await
             .map_err(|e| ChannelError::Internal(e.to_string()))?
             .public_part()

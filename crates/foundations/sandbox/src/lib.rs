@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use paycore_kernel::crypto::Vault;
 use paycore_kernel::Clock;
 use paycore_store::migrate::{Migration, Schema};
 use paycore_store::Db;
@@ -82,6 +83,8 @@ pub struct SandboxState {
 struct Inner {
     db: Db,
     clock: Arc<dyn Clock>,
+    /// Seals the channels' keys at rest.
+    vault: Vault,
     base_url: String,
     http: reqwest::Client,
     counters: RateCounters,
@@ -104,18 +107,20 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 impl SandboxState {
     /// `base_url` is where this server is reachable (e.g. `http://127.0.0.1:8080`), without the
     /// `/sandbox` suffix: page URLs are `{base_url}/sandbox/...`.
-    pub fn new(db: Db, clock: Arc<dyn Clock>, base_url: impl Into<String>) -> Self {
+    /// `vault` seals the channels' keys at rest.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, vault: Vault, base_url: impl Into<String>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(NOTIFY_TIMEOUT)
             .build()
             .unwrap_or_default();
-        Self::with_http_client(db, clock, base_url, http)
+        Self::with_http_client(db, clock, vault, base_url, http)
     }
 
     /// Like [`SandboxState::new`] with the client used to send notifications.
     pub fn with_http_client(
         db: Db,
         clock: Arc<dyn Clock>,
+        vault: Vault,
         base_url: impl Into<String>,
         http: reqwest::Client,
     ) -> Self {
@@ -123,6 +128,7 @@ impl SandboxState {
             inner: Arc::new(Inner {
                 db,
                 clock,
+                vault,
                 base_url: base_url.into().trim_end_matches('/').to_string(),
                 http,
                 counters: RateCounters::default(),
@@ -174,7 +180,7 @@ impl SandboxState {
         {
             return Ok(k.clone());
         }
-        let k = books::ensure_keys(self.db(), self.clock(), kind).await?;
+        let k = books::ensure_keys(self.db(), self.clock(), &self.inner.vault, kind).await?;
         self.inner
             .keys
             .lock()

@@ -81,7 +81,7 @@ impl Harness {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let state = SandboxState::new(db.db.clone(), clock.clone(), base.clone());
+        let state = SandboxState::new(db.db.clone(), clock.clone(), vault(), base.clone());
         let receiver = Receiver::default();
         let platform = axum::Router::new()
             .route("/channels/{channel}/notify", post(receive))
@@ -94,6 +94,7 @@ impl Harness {
             &base,
             &db,
             clock.as_ref(),
+            &vault(),
             &SandboxConnectorConfig { timeout },
         )
         .await
@@ -213,6 +214,12 @@ impl Harness {
         let csv = self.channel(channel).settlement_file(today).await.unwrap();
         parse_settlement_csv(&csv).unwrap()
     }
+}
+
+/// The master key of these tests (the same every time, so that the sandbox and its
+/// connectors open each other's sealed keys).
+fn vault() -> paycore_kernel::crypto::Vault {
+    paycore_kernel::crypto::Vault::new(&paycore_kernel::Secret::new([7u8; 32])).unwrap()
 }
 
 fn cny(minor: i64) -> Money {
@@ -827,6 +834,7 @@ async fn unknown_result_means_the_channel_did_charge() {
         "http://127.0.0.1:9",
         &h.db,
         &SystemClock,
+        &vault(),
         &SandboxConnectorConfig::default(),
     )
     .await
@@ -1173,4 +1181,23 @@ async fn an_expired_order_can_no_longer_be_paid() {
         .unwrap(),
         QueryOutcome::Canceled { .. }
     ));
+}
+
+/// The channels' keys are sealed at rest: the database never holds a shared secret or a
+/// signing key in clear.
+#[tokio::test]
+async fn channel_keys_are_sealed_at_rest() {
+    let h = Harness::start().await;
+    let rows = sqlx::query("SELECT channel, shared_secret, signing_pkcs8 FROM sandbox_keys")
+        .fetch_all(h.db.writer())
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    for r in rows {
+        use sqlx::Row;
+        let shared: String = r.try_get("shared_secret").unwrap();
+        assert!(shared.starts_with("sealed:"), "{shared}");
+        let signing: Option<String> = r.try_get("signing_pkcs8").unwrap();
+        assert!(signing.is_none_or(|s| s.starts_with("sealed:")));
+    }
 }

@@ -256,11 +256,21 @@ impl Platform {
                 .context("connecting the remote sandbox channels")?;
             return Ok((None, connectors));
         }
-        let connectors =
-            paycore_sandbox::sandbox_connectors(base_url, &self.db, self.clock.as_ref(), &config)
-                .await
-                .context("connecting the sandbox channels")?;
-        let state = SandboxState::new(self.db.clone(), self.clock.clone(), base_url);
+        let connectors = paycore_sandbox::sandbox_connectors(
+            base_url,
+            &self.db,
+            self.clock.as_ref(),
+            &self.vault,
+            &config,
+        )
+        .await
+        .context("connecting the sandbox channels")?;
+        let state = SandboxState::new(
+            self.db.clone(),
+            self.clock.clone(),
+            self.vault.clone(),
+            base_url,
+        );
         Ok((Some(state), connectors))
     }
 }

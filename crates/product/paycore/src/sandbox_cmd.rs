@@ -64,7 +64,11 @@ pub async fn run(
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let base_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
-    let state = SandboxState::new(db.clone(), Arc::new(SystemClock), base_url);
+    // The channels' keys are sealed under the sandbox's own master key (in its data directory,
+    // or PAYCORE_MASTER_KEY / PAYCORE_MASTER_KEY_FILE).
+    let vault = paycore_kernel::crypto::Vault::new(&crate::custody::master_key(&data_dir)?)
+        .context("master key")?;
+    let state = SandboxState::new(db.clone(), Arc::new(SystemClock), vault, base_url);
     let credentials = ChannelCredentials::of(&state)
         .await
         .context("the sandbox channels' keys")?;
