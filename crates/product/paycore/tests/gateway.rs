@@ -323,6 +323,13 @@ async fn tls_serves_the_same_api() {
     );
     let opts = Options {
         tls: Some(paycore_gateway::TlsFiles { cert, key }),
+        gateway: paycore_gateway::GatewayConfig {
+            connections: paycore_gateway::ConnectionLimits {
+                handshake: std::time::Duration::from_secs(1),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
         ..Options::default()
     };
     let s = TestServer::start_with(opts).await.unwrap();
@@ -337,6 +344,15 @@ async fn tls_serves_the_same_api() {
         .send()
         .await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    // A connection that never starts its handshake is cut after the handshake timeout.
+    use tokio::io::AsyncReadExt;
+    let mut idle = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(4), idle.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the silent connection was not cut: {read:?}"
+    );
 }
 
 #[tokio::test]
