@@ -160,7 +160,7 @@ impl OutboundPolicy {
 
     /// The check when a payment is created: the syntax, then the name's addresses. A name that
     /// does not resolve now is let through (DNS may be down for a moment; delivery checks again),
-    /// but one that resolves only to refused addresses can never be delivered.
+    /// but one that resolves to a refused address can never be delivered.
     pub async fn check_url(&self, url: &str) -> Result<(), NotifyError> {
         let parsed = self.check_url_syntax(url)?;
         let Some(host) = parsed.host_str().filter(|h| literal(h).is_none()) else {

@@ -120,7 +120,8 @@ pub async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Res
     let op = match operator(&app, authorization).await {
         Ok(op) => op,
         Err(e) => {
-            if let Some(ip) = call.ip {
+            // Only a refused token counts against the address, not a failure of ours.
+            if let (Some(ip), ErrorCode::Unauthenticated) = (call.ip, e.code) {
                 app.auth_failures.failed(ip);
             }
             audit(&app, &call, None, &e.code.status().to_string(), "").await;
@@ -223,6 +224,8 @@ async fn guarded(
             .reserve_request(key, &request_hash, app.clock.unix_millis())
             .await?
         {
+            let outcome = format!("{} (replayed)", stored.status);
+            audit(app, call, Some(&op), &outcome, "").await;
             return Ok(replayed(stored.status, stored.body));
         }
     }
