@@ -26,16 +26,34 @@ impl Acquiring {
         result: ChannelResult,
         source: ResultSource,
     ) -> Result<Payment, AcquiringError> {
-        retry_conflicts(|| self.apply_payment_result_once(attempt_id, result.clone(), source)).await
+        self.apply_payment_result_from(None, attempt_id, result, source)
+            .await
+    }
+
+    /// [`Acquiring::apply_payment_result`] of a message `channel` sent: refused unless the
+    /// attempt is that channel's.
+    pub(crate) async fn apply_payment_result_from(
+        &self,
+        channel: Option<&str>,
+        attempt_id: &str,
+        result: ChannelResult,
+        source: ResultSource,
+    ) -> Result<Payment, AcquiringError> {
+        retry_conflicts(|| {
+            self.apply_payment_result_once(channel, attempt_id, result.clone(), source)
+        })
+        .await
     }
 
     async fn apply_payment_result_once(
         &self,
+        channel: Option<&str>,
         attempt_id: &str,
         result: ChannelResult,
         source: ResultSource,
     ) -> Result<Payment, AcquiringError> {
         let before = self.attempt_now(attempt_id).await?;
+        before.reported_by(channel)?;
         if matches!(result, ChannelResult::Succeeded { .. })
             && !self.success_still_holds(&before, source).await?
         {

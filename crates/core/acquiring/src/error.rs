@@ -36,6 +36,9 @@ pub enum AcquiringError {
     ChannelUnavailable(String),
     #[error("channel message refused: {0}")]
     ChannelMessage(String),
+    /// A channel spoke of an attempt another channel carries.
+    #[error("the attempt is {carried_by}'s, not this channel's")]
+    WrongChannel { carried_by: String },
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
     /// A compare-and-set lost to a concurrent change.

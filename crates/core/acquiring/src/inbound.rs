@@ -40,21 +40,8 @@ impl Acquiring {
             ResultSource::Notify
         };
         let attempt_id = n.attempt_id.to_string();
-        // A channel speaks only of its own attempts: its key vouches for its messages, not for
-        // another channel's payments.
-        match self.attempt_now(&attempt_id).await {
-            Ok(a) if a.channel != channel => {
-                let detail = format!("a result for an attempt of {}", a.channel);
-                self.alert(channel, AlertKind::WrongChannel, Some(&attempt_id), &detail)
-                    .await?;
-                return Err(AcquiringError::ChannelMessage(
-                    "the attempt is not this channel's".into(),
-                ));
-            }
-            Ok(_) | Err(AcquiringError::NotFound) => {}
-            Err(e) => return Err(e),
-        }
-        match n.kind {
+        let is_payment = matches!(n.kind, NotificationKind::Payment);
+        let applied = match n.kind {
             NotificationKind::Payment => {
                 let result = match n.result.clone() {
                     NotifiedResult::Succeeded => ChannelResult::Succeeded {
@@ -66,20 +53,9 @@ impl Acquiring {
                     }
                     NotifiedResult::Canceled => ChannelResult::Canceled,
                 };
-                match self.apply_payment_result(&attempt_id, result, source).await {
-                    Ok(p) => Ok((n.ack, Some(p))),
-                    Err(AcquiringError::NotFound) => {
-                        self.alert(
-                            channel,
-                            AlertKind::UnknownAttempt,
-                            Some(&attempt_id),
-                            "notification for an attempt we never made",
-                        )
-                        .await?;
-                        Err(AcquiringError::ChannelMessage("unknown attempt".into()))
-                    }
-                    Err(e) => Err(e),
-                }
+                self.apply_payment_result_from(Some(channel), &attempt_id, result, source)
+                    .await
+                    .map(Some)
             }
             NotificationKind::Refund => {
                 let result = match n.result.clone() {
@@ -95,10 +71,34 @@ impl Acquiring {
                         message: "refund canceled by the channel".into(),
                     },
                 };
-                self.apply_refund_result(&attempt_id, result, source)
-                    .await?;
-                Ok((n.ack, None))
+                self.apply_refund_result_from(Some(channel), &attempt_id, result, source)
+                    .await
+                    .map(|_| None)
             }
+        };
+        match applied {
+            Ok(payment) => Ok((n.ack, payment)),
+            // A channel speaks only of its own attempts: its key vouches for its messages, not
+            // for another channel's payments.
+            Err(AcquiringError::WrongChannel { carried_by }) => {
+                let detail = format!("a result for an attempt of {carried_by}");
+                self.alert(channel, AlertKind::WrongChannel, Some(&attempt_id), &detail)
+                    .await?;
+                Err(AcquiringError::ChannelMessage(
+                    "the attempt is not this channel's".into(),
+                ))
+            }
+            Err(AcquiringError::NotFound) if is_payment => {
+                self.alert(
+                    channel,
+                    AlertKind::UnknownAttempt,
+                    Some(&attempt_id),
+                    "notification for an attempt we never made",
+                )
+                .await?;
+                Err(AcquiringError::ChannelMessage("unknown attempt".into()))
+            }
+            Err(e) => Err(e),
         }
     }
 }

@@ -83,6 +83,19 @@ pub struct Payment {
     pub updated_at: i64,
 }
 
+impl Attempt {
+    /// Refuses the word of `channel` (when it is a channel's message) on an attempt that another
+    /// channel carries.
+    pub(crate) fn reported_by(&self, channel: Option<&str>) -> Result<(), AcquiringError> {
+        match channel {
+            Some(c) if c != self.channel => Err(AcquiringError::WrongChannel {
+                carried_by: self.channel.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Payment {
     /// What can still be refunded: the amount less what was refunded and what is reserved.
     pub fn refundable(&self) -> Result<Money, AcquiringError> {

@@ -271,18 +271,19 @@ impl Notifier {
         // A URL no attempt can ever deliver (not http(s), or a literal address the policy
         // refuses) fails for good; a name that resolves to a refused address is refused by the
         // resolver at connect time, and retried (its DNS may change).
-        if let Err(e) = self.inner.config.outbound.check_url_syntax(&c.url) {
-            let address = matches!(&e, NotifyError::Invalid(m) if m.contains("public address"));
+        let never = match reqwest::Url::parse(&c.url) {
+            Ok(url) if super::validate_notify_url(&c.url).is_ok() => self
+                .inner
+                .config
+                .outbound
+                .refused_literal(&url)
+                .map(|_| ADDRESS_NOT_ALLOWED),
+            _ => Some("invalid notify_url"),
+        };
+        if let Some(error) = never {
             return Attempt {
                 status_code: None,
-                error: Some(
-                    if address {
-                        ADDRESS_NOT_ALLOWED
-                    } else {
-                        "invalid notify_url"
-                    }
-                    .into(),
-                ),
+                error: Some(error.into()),
                 response: None,
                 latency_ms: 0,
                 permanent: true,

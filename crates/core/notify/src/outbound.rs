@@ -142,20 +142,20 @@ impl OutboundPolicy {
         crate::validate_notify_url(url)?;
         let parsed =
             reqwest::Url::parse(url).map_err(|_| NotifyError::Invalid("notify_url".into()))?;
-        let refused = |why: &str| {
-            NotifyError::Invalid(format!(
+        if let Some(Refused(why)) = self.refused_literal(&parsed) {
+            return Err(NotifyError::Invalid(format!(
                 "notify_url must point to a public address ({why} addresses are not allowed)"
-            ))
-        };
-        let host = parsed
-            .host_str()
-            .ok_or_else(|| NotifyError::Invalid("notify_url needs a host".into()))?;
-        // Names (`localhost` included) are judged by what they resolve to, at creation and by
-        // the resolver at each attempt.
-        if let Some(ip) = literal(host) {
-            self.check_ip(ip).map_err(|r| refused(r.0))?;
+            )));
         }
         Ok(parsed)
+    }
+
+    /// The refusal of a URL whose host is a literal address the policy refuses. Names
+    /// (`localhost` included) are judged by what they resolve to, at creation and by the
+    /// resolver at each attempt.
+    pub fn refused_literal(&self, url: &reqwest::Url) -> Option<Refused> {
+        let ip = literal(url.host_str()?)?;
+        self.check_ip(ip).err()
     }
 
     /// The check when a payment is created: the syntax, then the name's addresses. A name that

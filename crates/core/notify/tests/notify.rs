@@ -280,16 +280,21 @@ impl Env {
 
     /// A payment.succeeded notification for `merchant`, to `path` on the receiver.
     async fn payment(&self, event: u64, merchant: &str, path: &str, created_at: i64) -> String {
+        self.payment_to(event, merchant, &self.rx.url(path), created_at)
+            .await
+    }
+
+    /// A payment.succeeded notification for `merchant`, to any `url`.
+    async fn payment_to(&self, event: u64, merchant: &str, url: &str, created_at: i64) -> String {
         let event_id = event_id(event);
         let data = payment_data(&format!("pay-{event}"), 100);
-        let url = self.rx.url(path);
         assert!(
             self.enqueue(&NewNotification {
                 event_id: &event_id,
                 event_type: "payment.succeeded",
                 merchant_id: merchant,
                 object_id: &format!("pay-{event}"),
-                notify_url: &url,
+                notify_url: url,
                 data: &data,
                 created_at,
             })
@@ -723,19 +728,9 @@ async fn a_timeout_or_unreachable_endpoint_is_a_failed_attempt() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let gone = event_id(2);
-    let data = payment_data("pay-2", 1);
-    let url = format!("http://{closed}/n");
-    env.enqueue(&NewNotification {
-        event_id: &gone,
-        event_type: "payment.succeeded",
-        merchant_id: "M1",
-        object_id: "pay-2",
-        notify_url: &url,
-        data: &data,
-        created_at: env.now(),
-    })
-    .await;
+    let gone = env
+        .payment_to(2, "M1", &format!("http://{closed}/n"), env.now())
+        .await;
 
     assert_eq!(env.notifier.tick().await.unwrap(), 2);
     let retry_at = env.now() + 15_000;
@@ -765,27 +760,9 @@ async fn internal_addresses_are_never_called_outside_sandbox_mode() {
     })
     .await;
     let by_address = env.payment(1, "M1", "/internal", env.now()).await;
-    let port = env
-        .rx
-        .url("/")
-        .split(':')
-        .nth(2)
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
-    let by_name = event_id(2);
-    let data = payment_data("pay-2", 1);
-    let url = format!("http://localhost:{port}/internal");
-    env.enqueue(&NewNotification {
-        event_id: &by_name,
-        event_type: "payment.succeeded",
-        merchant_id: "M1",
-        object_id: "pay-2",
-        notify_url: &url,
-        data: &data,
-        created_at: env.now(),
-    })
-    .await;
+    // The receiver again, by a name that resolves to it.
+    let by_name = env.rx.url("/internal").replace("127.0.0.1", "localhost");
+    let by_name = env.payment_to(2, "M1", &by_name, env.now()).await;
 
     assert_eq!(env.notifier.tick().await.unwrap(), 2);
     assert!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use paycore_kernel::crypto::{random_token, sha256_hex};
 use paycore_kernel::state::{Named, StateMachine};
-use paycore_store::state::{Stored, Table, Transition};
+use paycore_store::state::{Stored, Table, Transition, TransitionError};
 use paycore_store::Row as _;
 use paycore_store::StoreError;
 
@@ -219,9 +219,14 @@ impl Operators {
                 .map(|r| r.try_get("operator_id"))
                 .collect::<Result<_, _>>()?;
         let Some((keep, older)) = first.split_first() else {
-            self.insert("admin", token, Role::Admin, None, FIRST, "system", now)
-                .await?;
-            return Ok(());
+            return match self
+                .insert("admin", token, Role::Admin, None, FIRST, "system", now)
+                .await
+            {
+                // Another node starting at the same moment registered the same token first.
+                Err(OperatorError::Store(e)) if e.is_unique_violation() => Ok(()),
+                done => done.map(|_| ()),
+            };
         };
         let mut tx = self.db.begin().await?;
         sqlx::query(
@@ -351,8 +356,12 @@ impl Operators {
             .apply(tx, operator_id)
             .await;
         match moved {
-            Ok(_) | Err(paycore_store::state::TransitionError::Lost { .. }) => Ok(()),
-            Err(e) => Err(OperatorError::Invalid(e.to_string())),
+            // Disabled meanwhile by someone else: the same end.
+            Ok(_) | Err(TransitionError::Lost { .. }) => Ok(()),
+            Err(TransitionError::Store(e)) => Err(e.into()),
+            Err(e @ TransitionError::Illegal { .. }) => {
+                Err(OperatorError::InvalidState(e.to_string()))
+            }
         }
     }
 

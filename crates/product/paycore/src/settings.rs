@@ -219,6 +219,7 @@ impl ServeSettings {
             .or(file.rate_limit)
             .unwrap_or(defaults.rate_per_second);
         let sandbox_channels = args.sandbox_channels.or(file.sandbox_channels);
+        let metrics_listen = args.metrics_listen.or(file.metrics_listen);
         Ok(ServeSettings {
             query_back_seconds: args.query_back_seconds.or(file.query_back_seconds),
             public_url: args.public_url.or(file.public_url),
@@ -232,7 +233,7 @@ impl ServeSettings {
             target,
             tls,
             demo: args.demo,
-            metrics_listen: args.metrics_listen.clone().or(file.metrics_listen.clone()),
+            metrics_listen: metrics_listen.clone(),
             notify_allow_hosts: args
                 .notify_allow_hosts
                 .or(file.notify_allow_hosts)
@@ -256,7 +257,7 @@ impl ServeSettings {
                     .address_rate_limit
                     .or(file.address_rate_limit)
                     .unwrap_or(defaults.address_rate_per_second),
-                metrics_on_api: args.metrics_listen.is_none() && file.metrics_listen.is_none(),
+                metrics_on_api: metrics_listen.is_none(),
                 connections: paycore_gateway::ConnectionLimits {
                     max_connections: args
                         .max_connections

@@ -53,6 +53,20 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// The defaults without the throttle of failed operator authentication, for tests that
+    /// send bad operator tokens on purpose.
+    pub fn without_auth_throttle() -> Self {
+        Self {
+            gateway: GatewayConfig {
+                operator_auth_failures: 0,
+                ..GatewayConfig::default()
+            },
+            ..Self::default()
+        }
+    }
+}
+
 impl TestServer {
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_with(Options::default()).await

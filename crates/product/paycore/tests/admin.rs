@@ -21,15 +21,7 @@ async fn operators_need_a_token_and_viewers_only_read() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let (st, v) = admin(
-        &s,
-        "POST",
-        "/admin/v1/operators",
-        Some(json!({"name": "viewer", "role": "viewer"})),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
-    let viewer = v["token"].as_str().unwrap().to_string();
+    let (_, viewer) = add_operator(&s, "viewer", "viewer").await;
     let (st, _) = admin_as(&s, &viewer, "GET", "/admin/v1/merchants", None, None).await;
     assert_eq!(st, 200);
     let (st, b) = admin_as(

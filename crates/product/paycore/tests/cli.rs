@@ -4,37 +4,12 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::*;
 use paycore::testing::TestServer;
 use paycore_store::testing::TestDb;
 use serde_json::{json, Value};
-
-/// Runs the binary with `args`, then the data flags of `db` (after the subcommand).
-fn paycore(db: &TestDb, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_paycore"));
-    c.args(args).arg("--data-dir").arg(&db.dir);
-    if let Some(url) = &db.url {
-        c.arg("--database-url").arg(url);
-    }
-    c.env_remove("PAYCORE_DATABASE_URL")
-        .env_remove("PAYCORE_DATA_DIR")
-        .env_remove("PAYCORE_CONFIG")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A database whose books hold one paid payment of 19.99 CNY.
 async fn books() -> TestDb {

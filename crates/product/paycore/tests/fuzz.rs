@@ -30,15 +30,9 @@ const ST: &str =
 async fn schemathesis_finds_no_fault() {
     // The fuzzer sends bad operator tokens on purpose: the per-address throttle (tested in
     // operator_access.rs) would answer 429 instead of the 401 the schema promises.
-    let s = TestServer::start_with(Options {
-        gateway: paycore_gateway::GatewayConfig {
-            operator_auth_failures: 0,
-            ..Default::default()
-        },
-        ..Options::default()
-    })
-    .await
-    .unwrap();
+    let s = TestServer::start_with(Options::without_auth_throttle())
+        .await
+        .unwrap();
     let creds = paycore::demo::ensure(&s.platform, &s.db.dir).await.unwrap();
     // State-changing operator calls the fuzzer aims at the signing merchant go to this one
     // instead, so that it cannot revoke the key it signs with (see the hooks).

@@ -1,35 +1,16 @@
 //! One explicit mode (issue 9, §4): a database is set up in sandbox or production mode and keeps
 //! it, and `serve` and every subcommand read it from there; what each mode refuses.
 
+mod common;
+
 use std::process::{Command, Output};
 
-use paycore_store::testing::{empty, TestDb};
+use common::{ok, paycore};
+use paycore_store::testing::empty;
 use serde_json::Value;
-
-/// Runs the binary with `args` on `db`'s data, without any mode or settings from the
-/// environment.
-fn paycore(db: &TestDb, args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_paycore"));
-    c.args(args).arg("--data-dir").arg(&db.dir);
-    if let Some(url) = &db.url {
-        c.arg("--database-url").arg(url);
-    }
-    c.env_remove("PAYCORE_DATABASE_URL")
-        .env_remove("PAYCORE_DATA_DIR")
-        .env_remove("PAYCORE_CONFIG")
-        .env_remove("PAYCORE_MODE")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{}", stderr(out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test]

@@ -13,21 +13,6 @@ use paycore_gateway::admin::ROUTES;
 use paycore_operators::{Operators, Role};
 use serde_json::{json, Value};
 
-async fn add(s: &TestServer, name: &str, role: &str) -> (String, String) {
-    let (st, v) = admin(
-        s,
-        "POST",
-        "/admin/v1/operators",
-        Some(json!({"name": name, "role": role})),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
-    (
-        v["operator_id"].as_str().unwrap().to_string(),
-        v["token"].as_str().unwrap().to_string(),
-    )
-}
-
 /// A route template with its parameters filled in with values that exist nowhere.
 fn concrete(route: &str) -> String {
     route
@@ -44,18 +29,12 @@ fn concrete(route: &str) -> String {
 #[tokio::test]
 async fn every_route_is_checked_against_every_role() {
     // This test fails authentication on purpose for every route: no throttling here.
-    let s = TestServer::start_with(Options {
-        gateway: paycore_gateway::GatewayConfig {
-            operator_auth_failures: 0,
-            ..Default::default()
-        },
-        ..Options::default()
-    })
-    .await
-    .unwrap();
+    let s = TestServer::start_with(Options::without_auth_throttle())
+        .await
+        .unwrap();
     let mut tokens = Vec::new();
     for role in Role::ALL {
-        let (_, token) = add(&s, &format!("{}-1", role.as_str()), role.as_str()).await;
+        let (_, token) = add_operator(&s, &format!("{}-1", role.as_str()), role.as_str()).await;
         tokens.push((role, token));
     }
     for (method, route, needed) in ROUTES {
@@ -94,7 +73,7 @@ async fn every_route_is_checked_against_every_role() {
 #[tokio::test]
 async fn disabled_rotated_and_expired_tokens_stop_working() {
     let s = TestServer::start().await.unwrap();
-    let (id, token) = add(&s, "alice", "operator").await;
+    let (id, token) = add_operator(&s, "alice", "operator").await;
     let (st, _) = admin_as(&s, &token, "GET", "/admin/v1/merchants", None, None).await;
     assert_eq!(st, 200);
     // A second node over the same database, with its own cache of lookups.
@@ -218,7 +197,7 @@ async fn the_first_token_variable_replaces_the_first_admin() {
 #[tokio::test]
 async fn failed_authentication_is_throttled_and_every_call_is_audited() {
     let s = TestServer::start().await.unwrap();
-    let (viewer_id, viewer) = add(&s, "vera", "viewer").await;
+    let (viewer_id, viewer) = add_operator(&s, "vera", "viewer").await;
     let (st, _) = admin_as(
         &s,
         &viewer,

@@ -24,18 +24,36 @@ impl Acquiring {
         result: RefundResult,
         source: ResultSource,
     ) -> Result<Refund, AcquiringError> {
-        retry_conflicts(|| self.apply_refund_result_once(attempt_id, result.clone(), source)).await
+        self.apply_refund_result_from(None, attempt_id, result, source)
+            .await
     }
 
-    async fn apply_refund_result_once(
+    /// [`Acquiring::apply_refund_result`] of a message `channel` sent: refused unless the
+    /// attempt is that channel's.
+    pub(crate) async fn apply_refund_result_from(
         &self,
+        channel: Option<&str>,
         attempt_id: &str,
         result: RefundResult,
         source: ResultSource,
     ) -> Result<Refund, AcquiringError> {
+        retry_conflicts(|| {
+            self.apply_refund_result_once(channel, attempt_id, result.clone(), source)
+        })
+        .await
+    }
+
+    async fn apply_refund_result_once(
+        &self,
+        channel: Option<&str>,
+        attempt_id: &str,
+        result: RefundResult,
+        source: ResultSource,
+    ) -> Result<Refund, AcquiringError> {
+        let before = self.attempt_now(attempt_id).await?;
+        before.reported_by(channel)?;
         let result = self.reversed_or(attempt_id, result).await?;
         let ids = self.reserve_ids(attempt_id, false).await?;
-        let before = self.attempt_now(attempt_id).await?;
         self.prepare_ledger(&before).await?;
         let me = self.clone();
         let attempt_id = attempt_id.to_owned();

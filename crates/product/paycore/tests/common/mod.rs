@@ -339,3 +339,47 @@ pub async fn paid(s: &TestServer, m: &Merchant, no: &str, amount: i64) -> String
     .await;
     id
 }
+
+/// Runs the binary with `args`, then the data flags of `db` (after the subcommand), without any
+/// data, mode or settings from the environment.
+pub fn paycore(db: &paycore_store::testing::TestDb, args: &[&str]) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_paycore"));
+    c.args(args).arg("--data-dir").arg(&db.dir);
+    if let Some(url) = &db.url {
+        c.arg("--database-url").arg(url);
+    }
+    c.env_remove("PAYCORE_DATABASE_URL")
+        .env_remove("PAYCORE_DATA_DIR")
+        .env_remove("PAYCORE_CONFIG")
+        .env_remove("PAYCORE_MODE")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Its standard output, after asserting that the command succeeded.
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Adds an operator through the operator API; its id and token.
+pub async fn add_operator(s: &TestServer, name: &str, role: &str) -> (String, String) {
+    let (st, v) = admin(
+        s,
+        "POST",
+        "/admin/v1/operators",
+        Some(json!({"name": name, "role": role})),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    (
+        v["operator_id"].as_str().unwrap().to_string(),
+        v["token"].as_str().unwrap().to_string(),
+    )
+}
