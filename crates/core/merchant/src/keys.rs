@@ -4,6 +4,7 @@
 
 use paycore_kernel::crypto::{random_token, sha256_hex, Algorithm, VerifyingKey};
 use paycore_kernel::{BizType, Secret};
+use paycore_store::sealed::{Encoding, SealedColumn};
 use paycore_store::Row;
 
 use paycore_kernel::state::StateMachine;
@@ -71,6 +72,15 @@ pub struct AuthKey {
 fn seal_context(key_id: &str) -> String {
     format!("merchant_key:{key_id}")
 }
+
+/// The column of sealed HMAC secrets, for `paycore keys` to count and re-seal.
+pub const SEALED: SealedColumn = SealedColumn {
+    table: "merchant_keys",
+    key: "key_id",
+    column: "secret_sealed",
+    encoding: Encoding::Blob,
+    context: seal_context,
+};
 
 fn key_from_row(r: &sqlx::any::AnyRow) -> Result<MerchantKey, MerchantError> {
     let alg: String = r.try_get("algorithm")?;
@@ -151,9 +161,8 @@ impl Merchants {
         .bind(&fingerprint)
         .bind(sealed)
         .bind(self.now())
-        .bind(KeyStatus::Active.as_str())
-        .execute(self.db.writer())
-        .await?;
+        .bind(KeyStatus::Active.as_str());
+        let inserted = self.db.execute(inserted).await?;
         if inserted.rows_affected() == 0 {
             // A concurrent request registered the same public key first.
             let existing = self

@@ -9,7 +9,7 @@ mod model;
 pub use contract::{
     Contract, ContractEvent, ContractStatus, ContractTerms, CurrencyTerms, MAX_AMOUNT,
 };
-pub use keys::{AuthKey, KeyEvent, KeyStatus, MerchantKey, NewKey};
+pub use keys::{AuthKey, KeyEvent, KeyStatus, MerchantKey, NewKey, SEALED};
 pub use model::{Kyb, Merchant, MerchantEvent, MerchantStatus};
 
 use std::sync::Arc;
@@ -223,9 +223,8 @@ impl Merchants {
         .bind(kyb.website.as_deref())
         .bind(kyb.mcc.as_deref())
         .bind(self.now())
-        .bind(merchant_id)
-        .execute(self.db.writer())
-        .await?;
+        .bind(merchant_id);
+        let done = self.db.execute(done).await?;
         if done.rows_affected() == 0 {
             return Err(MerchantError::NotFound);
         }

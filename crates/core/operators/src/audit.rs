@@ -4,7 +4,8 @@
 //! so that [`Operators::verify_audit`] finds a row changed, removed or inserted.
 
 use paycore_kernel::crypto::sha256_hex;
-use paycore_store::{Row, StoreError};
+use paycore_store::unit::companion::CompanionWrite;
+use paycore_store::{Conn, Row, StoreError};
 use serde::Serialize;
 
 use crate::{OperatorError, Operators};
@@ -61,65 +62,106 @@ fn row_hash(prev: &str, e: &AuditEntry) -> String {
     sha256_hex(fields.to_string().as_bytes())
 }
 
-/// Attempts at appending when other writers keep moving the head.
-const APPEND_TRIES: usize = 50;
+impl NewAudit<'_> {
+    pub fn to_entry(&self) -> AuditEntry {
+        AuditEntry {
+            operator: self.operator.into(),
+            role: self.role.into(),
+            client: self.client.into(),
+            action: self.action.into(),
+            route: self.route.into(),
+            target: self.target.into(),
+            outcome: self.outcome.into(),
+            detail: self.detail.into(),
+            at: self.at,
+        }
+    }
+}
+
+/// Appends a row after the newest one, on the connection of the transaction it belongs to —
+/// so that it commits or rolls back with the change it records. The head is moved first: on
+/// PostgreSQL that holds the head's row lock to the end of the transaction, so two writers
+/// never chain onto the same row; on SQLite the transaction holds the database. `call_ref`
+/// names the row for [`Operators::audited`].
+pub async fn append(
+    conn: &mut dyn Conn,
+    e: &AuditEntry,
+    call_ref: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE audit_head SET entries = entries + 1 WHERE id = 1",
+        &[],
+    )
+    .await?;
+    let prev = conn
+        .fetch_optional("SELECT hash FROM audit_head WHERE id = 1", &[])
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("the audit head is missing".into()))?
+        .text("hash")?;
+    let hash = row_hash(&prev, e);
+    conn.execute(
+        "INSERT INTO audit_log (operator, role, client, action, route, target, outcome, detail,
+            at, prev_hash, hash, call_ref)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        &[
+            e.operator.as_str().into(),
+            e.role.as_str().into(),
+            e.client.as_str().into(),
+            e.action.as_str().into(),
+            e.route.as_str().into(),
+            e.target.as_str().into(),
+            e.outcome.as_str().into(),
+            e.detail.as_str().into(),
+            e.at.into(),
+            prev.as_str().into(),
+            hash.as_str().into(),
+            call_ref.into(),
+        ],
+    )
+    .await?;
+    conn.execute(
+        "UPDATE audit_head SET hash = $1 WHERE id = 1",
+        &[hash.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Appends a row on a unit's connection (for a caller that writes it alone).
+pub async fn append_alone(conn: &mut dyn Conn, e: &AuditEntry) -> Result<(), StoreError> {
+    append(conn, e, None).await
+}
+
+/// The write that joins a change's transaction (see `paycore_store::unit::companion`): the
+/// row of `entry`, named `call_ref`.
+pub fn companion(entry: AuditEntry, call_ref: String) -> CompanionWrite {
+    let entry = std::sync::Arc::new(entry);
+    std::sync::Arc::new(move |conn: &mut dyn Conn| {
+        let (entry, call_ref) = (entry.clone(), call_ref.clone());
+        Box::pin(async move { append(conn, &entry, Some(&call_ref)).await })
+    })
+}
 
 impl Operators {
-    /// Appends a row after the newest one: the head moves by compare-and-set, so two writers
-    /// never chain onto the same row (the loser tries again on the new head).
+    /// Appends a row in a transaction of its own.
     pub async fn audit(&self, a: &NewAudit<'_>) -> Result<(), OperatorError> {
-        let entry = AuditEntry {
-            operator: a.operator.into(),
-            role: a.role.into(),
-            client: a.client.into(),
-            action: a.action.into(),
-            route: a.route.into(),
-            target: a.target.into(),
-            outcome: a.outcome.into(),
-            detail: a.detail.into(),
-            at: a.at,
-        };
-        for _ in 0..APPEND_TRIES {
-            let prev: String = sqlx::query("SELECT hash FROM audit_head WHERE id = 1")
-                .fetch_one(self.db().writer())
-                .await?
-                .try_get("hash")?;
-            let hash = row_hash(&prev, &entry);
-            let mut tx = self.db().begin().await?;
-            let moved = sqlx::query(
-                "UPDATE audit_head SET hash = $1, entries = entries + 1 WHERE id = 1 AND hash = $2",
+        let entry = a.to_entry();
+        self.db()
+            .unit(move |c| Box::pin(async move { append(c, &entry, None).await }))
+            .await
+            .map_err(OperatorError::Store)
+    }
+
+    /// Whether the row named `call_ref` was written (it committed with a change).
+    pub async fn audited(&self, call_ref: &str) -> Result<bool, OperatorError> {
+        Ok(self
+            .db()
+            .read_optional(
+                "SELECT 1 AS found FROM audit_log WHERE call_ref = $1",
+                &[call_ref.into()],
             )
-            .bind(&hash)
-            .bind(&prev)
-            .execute(&mut *tx)
-            .await?;
-            if moved.rows_affected() != 1 {
-                tx.rollback().await?;
-                continue;
-            }
-            sqlx::query(
-                "INSERT INTO audit_log (operator, role, client, action, route, target, outcome,
-                    detail, at, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&entry.operator)
-            .bind(&entry.role)
-            .bind(&entry.client)
-            .bind(&entry.action)
-            .bind(&entry.route)
-            .bind(&entry.target)
-            .bind(&entry.outcome)
-            .bind(&entry.detail)
-            .bind(entry.at)
-            .bind(&prev)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            return Ok(());
-        }
-        Err(OperatorError::Store(StoreError::Corrupt(
-            "the audit head kept moving: too many concurrent writers".into(),
-        )))
+            .await?
+            .is_some())
     }
 
     /// The newest `limit` entries, newest first.

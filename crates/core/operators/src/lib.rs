@@ -7,7 +7,9 @@ mod requests;
 mod roles;
 mod tokens;
 
-pub use audit::{AuditCheck, AuditEntry, NewAudit};
+pub use audit::{
+    append_alone as audit_append, companion as audit_companion, AuditCheck, AuditEntry, NewAudit,
+};
 pub use requests::{Replay, StoredResponse};
 pub use roles::{Permission, Role};
 pub use tokens::{check_strength, Operator, OperatorEvent, OperatorStatus, TOKEN_CACHE};
@@ -35,6 +37,11 @@ pub const SCHEMA: Schema = Schema {
             version: 3,
             name: "audit chain",
             sql: include_str!("../migrations/0003_audit_chain.sql"),
+        },
+        Migration {
+            version: 4,
+            name: "audit append-only",
+            sql: include_str!("../migrations/0004_audit_append_only.sql"),
         },
     ],
 };

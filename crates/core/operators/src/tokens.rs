@@ -376,9 +376,8 @@ impl Operators {
         .bind(sha256_hex(token.as_bytes()))
         .bind(now)
         .bind(operator_id)
-        .bind(OperatorStatus::Active.as_str())
-        .execute(self.db.writer())
-        .await?;
+        .bind(OperatorStatus::Active.as_str());
+        let done = self.db.execute(done).await?;
         if done.rows_affected() != 1 {
             self.get(operator_id).await?;
             return Err(OperatorError::InvalidState(

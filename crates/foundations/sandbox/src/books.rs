@@ -8,6 +8,7 @@ use base64::Engine;
 use paycore_kernel::crypto::{random_token, PlatformSigner, Vault};
 use paycore_kernel::state::{apply, Named, StateMachine};
 use paycore_kernel::{Clock, Currency, Money, Rounding, Secret};
+use paycore_store::sealed::{Encoding, SealedColumn};
 use paycore_store::state::{Stored, Table, Transition, TransitionError};
 use paycore_store::{Db, Row, StoreError};
 use sqlx::any::AnyRow;
@@ -102,13 +103,54 @@ paycore_kernel::named!(RefundState { Succeeded => "succeeded" });
 // ---------------------------------------------------------------------------------------------
 
 /// How a sealed key is marked in its column (older databases hold them in clear).
-const SEALED: &str = "sealed:";
+const SEALED_MARK: &str = paycore_store::sealed::SEALED_PREFIX;
+
+fn shared_context(channel: &str) -> String {
+    format!("sandbox-key:{channel}:shared")
+}
+
+fn signing_context(channel: &str) -> String {
+    format!("sandbox-key:{channel}:signing")
+}
+
+/// A shared secret an older database holds in clear: its text.
+fn clear_shared(t: &str) -> Option<Vec<u8>> {
+    Some(t.as_bytes().to_vec())
+}
+
+/// A signing key an older database holds in clear: PKCS#8 in base64.
+fn clear_signing(t: &str) -> Option<Vec<u8>> {
+    B64.decode(t).ok()
+}
+
+/// The channels' sealed keys, for `paycore keys` to count and re-seal (clear values of older
+/// databases are sealed by the first pass that writes).
+pub const SEALED: [SealedColumn; 2] = [
+    SealedColumn {
+        table: "sandbox_keys",
+        key: "channel",
+        column: "shared_secret",
+        encoding: Encoding::Text {
+            clear: clear_shared,
+        },
+        context: shared_context,
+    },
+    SealedColumn {
+        table: "sandbox_keys",
+        key: "channel",
+        column: "signing_pkcs8",
+        encoding: Encoding::Text {
+            clear: clear_signing,
+        },
+        context: signing_context,
+    },
+];
 
 fn seal(vault: &Vault, context: &str, plain: &[u8]) -> Result<String> {
     let sealed = vault
         .seal(context, plain)
         .map_err(|e| SandboxError::Crypto(e.to_string()))?;
-    Ok(format!("{SEALED}{}", B64.encode(sealed)))
+    Ok(format!("{SEALED_MARK}{}", B64.encode(sealed)))
 }
 
 /// A key column's bytes: opened when sealed; a clear value of an older database as it is
@@ -120,7 +162,7 @@ fn unseal(
     clear: impl FnOnce(&str) -> Option<Vec<u8>>,
 ) -> Result<Secret<Vec<u8>>> {
     let corrupt = || SandboxError::Corrupt(format!("sandbox key {context}"));
-    match stored.strip_prefix(SEALED) {
+    match stored.strip_prefix(SEALED_MARK) {
         Some(b64) => {
             let sealed = B64.decode(b64).map_err(|_| corrupt())?;
             vault.open(context, &sealed).map_err(|_| corrupt())
@@ -138,10 +180,7 @@ pub async fn ensure_keys(
     kind: Kind,
 ) -> Result<ChannelKeys> {
     let crypto = |e: paycore_kernel::crypto::CryptoError| SandboxError::Crypto(e.to_string());
-    let (shared_ctx, signing_ctx) = (
-        format!("sandbox-key:{}:shared", kind.code()),
-        format!("sandbox-key:{}:signing", kind.code()),
-    );
+    let (shared_ctx, signing_ctx) = (shared_context(kind.code()), signing_context(kind.code()));
     let secret = random_token(40).map_err(crypto)?;
     let signing = if kind == Kind::Alipay {
         let s = PlatformSigner::generate().map_err(crypto)?;
@@ -165,11 +204,11 @@ pub async fn ensure_keys(
             .fetch_one(db.writer())
             .await?;
     let shared: String = row.try_get("shared_secret")?;
-    let shared = unseal(vault, &shared_ctx, &shared, |t| Some(t.as_bytes().to_vec()))?;
+    let shared = unseal(vault, &shared_ctx, &shared, clear_shared)?;
     let signing: Option<String> = row.try_get("signing_pkcs8")?;
     let signer = match signing {
         Some(stored) => {
-            let der = unseal(vault, &signing_ctx, &stored, |t| B64.decode(t).ok())?;
+            let der = unseal(vault, &signing_ctx, &stored, clear_signing)?;
             Some(Arc::new(
                 PlatformSigner::from_pkcs8(der.expose()).map_err(crypto)?,
             ))
@@ -677,7 +716,7 @@ mod tests {
     fn keys_are_sealed_and_older_clear_ones_still_read() {
         let vault = Vault::new(&Secret::new([3u8; 32])).unwrap();
         let stored = seal(&vault, "sandbox-key:x:shared", b"s3cret").unwrap();
-        assert!(stored.starts_with(SEALED) && !stored.contains("s3cret"));
+        assert!(stored.starts_with(SEALED_MARK) && !stored.contains("s3cret"));
         let back = unseal(&vault, "sandbox-key:x:shared", &stored, |_| None).unwrap();
         assert_eq!(back.expose(), b"s3cret");
         // Bound to its channel and use: moved to another row, it does not open.

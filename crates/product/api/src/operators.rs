@@ -168,7 +168,9 @@ pub struct AuditEntry {
     pub route: String,
     /// What the call acted on: the values of the route's parameters, `/`-separated.
     pub target: String,
-    /// The HTTP status of the answer (`ok` or an error for the command line).
+    /// `ok`: the change the call (or command) made committed together with this row, in one
+    /// transaction. Otherwise the HTTP status of the answer — a read, a refusal, a failure —
+    /// or, for the command line, `error: …`.
     pub outcome: String,
     /// `METHOD /path` as called.
     pub action: String,

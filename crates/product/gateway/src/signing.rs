@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use paycore_kernel::crypto::{random_token, PlatformSigner, Vault};
 use paycore_kernel::Clock;
+use paycore_store::sealed::{Encoding, SealedColumn};
 use paycore_store::{Db, Row, StoreError};
 
 use paycore_api::merchant::PublishedKey;
@@ -54,6 +55,15 @@ impl From<sqlx::Error> for PlatformKeyError {
 fn seal_context(key_id: &str) -> String {
     format!("platform_key:{key_id}")
 }
+
+/// The column of sealed platform signing keys, for `paycore keys` to count and re-seal.
+pub const SEALED: SealedColumn = SealedColumn {
+    table: "platform_keys",
+    key: "key_id",
+    column: "private_sealed",
+    encoding: Encoding::Blob,
+    context: seal_context,
+};
 
 impl PlatformKeys {
     /// Loads the platform's keys, creating the first one on a new database. Every node signs

@@ -4,47 +4,92 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use paycore_kernel::crypto::random_bytes;
+use paycore_kernel::vault::{MasterKeys, Reload, Vault};
 use paycore_kernel::Secret;
 
-/// The 32-byte master key: `PAYCORE_MASTER_KEY` (base64) when set — what several nodes sharing
-/// one database must do — else the file `PAYCORE_MASTER_KEY_FILE` names (a key kept outside
-/// the data directory), else `master.key` in the data directory. A missing file is created
-/// (never overwritten: a truncated master key would lose every sealed secret); a file that
-/// anyone but its owner can read or write is refused.
-pub fn master_key(data_dir: &Path) -> anyhow::Result<Secret<[u8; 32]>> {
+/// Where the master keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `PAYCORE_MASTER_KEY`: what several nodes sharing one database must use. The command line
+    /// cannot change it; a rotation adds a version to it on every node.
+    Env,
+    /// A keyring file: `PAYCORE_MASTER_KEY_FILE` (kept outside the data directory), else
+    /// `master.key` in the data directory.
+    File(PathBuf),
+}
+
+/// The master keyring (see [`MasterKeys`] for its text form) and where it came from. A missing
+/// file is created with one fresh key (never overwritten: a truncated master key would lose
+/// every sealed secret); a file that anyone but its owner can read or write is refused.
+pub fn master_keys(data_dir: &Path) -> anyhow::Result<(MasterKeys, KeySource)> {
     if let Ok(v) = std::env::var("PAYCORE_MASTER_KEY") {
-        return decode(&v, "PAYCORE_MASTER_KEY");
+        let keys = MasterKeys::parse(&v).map_err(|e| anyhow::anyhow!("PAYCORE_MASTER_KEY: {e}"))?;
+        return Ok((keys, KeySource::Env));
     }
     private_dir(data_dir)?;
     let path = std::env::var_os("PAYCORE_MASTER_KEY_FILE")
         .map(PathBuf::from)
         .unwrap_or_else(|| data_dir.join("master.key"));
     match std::fs::read_to_string(&path) {
-        Ok(s) => {
+        Ok(text) => {
             owner_only(&path)?;
-            decode(&s, &path.display().to_string())
+            let keys =
+                MasterKeys::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Ok((keys, KeySource::File(path)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = random_bytes::<32>().context("random master key")?;
-            create_private(&path, &B64.encode(key))?;
-            Ok(Secret::new(key))
+            let keys = MasterKeys::single(Secret::new(key));
+            create_private(&path, keys.render().expose())?;
+            Ok((keys, KeySource::File(path)))
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
 
-fn decode(b64: &str, from: &str) -> anyhow::Result<Secret<[u8; 32]>> {
-    let raw = B64
-        .decode(b64.trim())
-        .with_context(|| format!("{from} is not base64"))?;
-    let key: [u8; 32] = raw
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("{from} must be 32 bytes"))?;
-    Ok(Secret::new(key))
+fn read_keyring(path: &Path) -> anyhow::Result<MasterKeys> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    owner_only(path)?;
+    MasterKeys::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// The vault over the master keyring. Over a file it reads the file again when it meets a key
+/// version it does not know and before it seals, so a `paycore keys rotate-master` reaches a
+/// running node without a restart.
+pub fn vault(data_dir: &Path) -> anyhow::Result<Vault> {
+    let (keys, source) = master_keys(data_dir)?;
+    let reload: Option<Reload> = match source {
+        KeySource::Env => None,
+        KeySource::File(path) => Some(Arc::new(move || match read_keyring(&path) {
+            Ok(keys) => Some(keys),
+            Err(e) => {
+                tracing::warn!(target: "error", code = "MASTER_KEY_READ", message = %e,
+                    "the master keyring could not be read again; the keys in memory stay");
+                None
+            }
+        })),
+    };
+    Vault::from_keys(&keys, reload).context("master key")
+}
+
+/// Replaces a keyring file: written beside it owner-only, synced, then renamed over it, so that
+/// a crash leaves the old keyring or the new one, never a part.
+pub fn save_keyring(path: &Path, keys: &MasterKeys) -> anyhow::Result<()> {
+    let tmp = path.with_extension("new");
+    let _ = std::fs::remove_file(&tmp);
+    create_private(&tmp, keys.render().expose())?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Creates `dir` owner-only if it is missing: it holds the database and, by default, the master
@@ -161,17 +206,17 @@ mod tests {
         {
             return;
         }
-        let first = master_key(&data).unwrap();
+        let first = master_keys(&data).unwrap().0.render();
         assert_eq!(mode(&data), 0o700, "created owner-only");
         let file = data.join("master.key");
         assert_eq!(mode(&file), 0o600);
         assert_eq!(
-            master_key(&data).unwrap().expose(),
+            master_keys(&data).unwrap().0.render().expose(),
             first.expose(),
             "kept, not replaced"
         );
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let e = master_key(&data).unwrap_err().to_string();
+        let e = master_keys(&data).unwrap_err().to_string();
         assert!(e.contains("readable by others"), "{e}");
     }
 }

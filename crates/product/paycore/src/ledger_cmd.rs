@@ -82,11 +82,14 @@ pub async fn run(p: &Platform, cmd: LedgerCommand) -> anyhow::Result<()> {
     let l = &p.ledger;
     match cmd {
         LedgerCommand::DayEnd { now, format } => {
-            let r = if now {
-                l.day_end_now().await?
-            } else {
-                l.day_end().await?
-            };
+            let r = crate::operator_cmd::audited(p, "ledger day-end", "", async {
+                Ok(if now {
+                    l.day_end_now().await?
+                } else {
+                    l.day_end().await?
+                })
+            })
+            .await?;
             match format {
                 Format::Json => show(&r)?,
                 Format::Text => {

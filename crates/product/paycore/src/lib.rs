@@ -4,6 +4,7 @@
 pub mod bench_api;
 pub mod custody;
 pub mod demo;
+pub mod keys_cmd;
 pub mod ledger_cmd;
 pub mod logs;
 pub mod merchant_cmd;
@@ -16,7 +17,7 @@ pub mod testing;
 
 use std::path::Path;
 
-pub use custody::{master_key, write_private};
+pub use custody::write_private;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -110,7 +111,7 @@ impl Platform {
         clock: Arc<dyn Clock>,
         sandbox: bool,
     ) -> anyhow::Result<Platform> {
-        let vault = Vault::new(&master_key(data_dir)?).context("master key")?;
+        let vault = custody::vault(data_dir)?;
         let ids = Arc::new(IdGenerator::new(
             IdLayout::default(),
             Arc::new(DbSequenceSource::new(db.clone())),

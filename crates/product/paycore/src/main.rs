@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: paycore::operator_cmd::OperatorCommand,
     },
+    /// The master keys that seal secrets at rest: show, rotate, re-seal, retire.
+    Keys {
+        #[command(subcommand)]
+        command: paycore::keys_cmd::KeysCommand,
+    },
     /// The audit trail of operator calls and command line changes: verify its chain, list it.
     Audit {
         #[command(subcommand)]
@@ -171,6 +176,10 @@ async fn run(db: DbArgs, command: Command) -> anyhow::Result<()> {
         Command::Ledger { command } => paycore::ledger_cmd::run(&open(&db).await?, command).await,
         Command::Operator { command } => {
             paycore::operator_cmd::run(&open(&db).await?, command).await
+        }
+        Command::Keys { command } => {
+            let p = open(&db).await?;
+            paycore::keys_cmd::run(&p, &db.target()?.data_dir, command).await
         }
         Command::Audit { command } => {
             paycore::operator_cmd::audit(&open(&db).await?, command).await

@@ -123,16 +123,12 @@ impl MerchantCommand {
 
 /// Runs a command; one that changes data is audited with its outcome.
 pub async fn run(p: &Platform, command: MerchantCommand) -> anyhow::Result<()> {
-    let audited = command.audited();
-    let done = execute(p, command).await;
-    if let Some((action, target)) = audited {
-        let outcome = match &done {
-            Ok(()) => "ok".to_string(),
-            Err(e) => format!("error: {e}"),
-        };
-        crate::operator_cmd::audit_cli(p, action, &target, &outcome).await;
+    match command.audited() {
+        Some((action, target)) => {
+            crate::operator_cmd::audited(p, action, &target, execute(p, command)).await
+        }
+        None => execute(p, command).await,
     }
-    done
 }
 
 async fn execute(p: &Platform, command: MerchantCommand) -> anyhow::Result<()> {

@@ -3,8 +3,10 @@
 //! actions that change data.
 
 use clap::Subcommand;
+use paycore_kernel::crypto::random_token;
 use paycore_kernel::state::Named;
-use paycore_operators::{NewAudit, Operator, Operators, Role};
+use paycore_operators::{audit_companion, NewAudit, Operator, Operators, Role};
+use paycore_store::unit::companion::with_companion;
 use serde_json::json;
 
 use crate::Platform;
@@ -43,23 +45,47 @@ pub fn cli_actor() -> String {
     format!("cli:{user}")
 }
 
-/// Records a command line action that changed data.
-pub async fn audit_cli(p: &Platform, action: &str, target: &str, outcome: &str) {
+/// Runs a command line action that changes data, audited: its row joins the first transaction
+/// the action makes (so the change and its row commit together, outcome `ok`); an action that
+/// failed is recorded with its error, one that made no transaction after it ran.
+pub async fn audited<T>(
+    p: &Platform,
+    action: &str,
+    target: &str,
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
     let actor = cli_actor();
-    let entry = NewAudit {
-        operator: &actor,
-        role: "",
-        client: "",
-        action,
-        route: "",
-        target,
-        outcome,
-        detail: "",
-        at: p.clock.unix_millis(),
+    let entry = |outcome: &str| {
+        NewAudit {
+            operator: &actor,
+            role: "",
+            client: "",
+            action,
+            route: "",
+            target,
+            outcome,
+            detail: "",
+            at: p.clock.unix_millis(),
+        }
+        .to_entry()
     };
-    if let Err(e) = Operators::new(p.db.clone()).audit(&entry).await {
+    let ops = Operators::new(p.db.clone());
+    let call_ref = random_token(32)?;
+    let done = with_companion(audit_companion(entry("ok"), call_ref.clone()), work).await;
+    let committed = ops.audited(&call_ref).await.unwrap_or(false);
+    let outcome = match &done {
+        Ok(_) if committed => return done,
+        Ok(_) => "ok".to_string(),
+        Err(e) => format!("error: {e}"),
+    };
+    let row = entry(&outcome);
+    let written =
+        p.db.unit(move |c| Box::pin(async move { paycore_operators::audit_append(c, &row).await }))
+            .await;
+    if let Err(e) = written {
         tracing::error!(target: "error", code = "AUDIT_WRITE", message = %e, action);
     }
+    done
 }
 
 fn view(o: &Operator) -> serde_json::Value {
@@ -76,6 +102,7 @@ fn view(o: &Operator) -> serde_json::Value {
 pub async fn run(p: &Platform, command: OperatorCommand) -> anyhow::Result<()> {
     let ops = Operators::new(p.db.clone());
     let now = p.clock.unix_millis();
+    let actor = cli_actor();
     let out = match command {
         OperatorCommand::Add {
             name,
@@ -85,10 +112,8 @@ pub async fn run(p: &Platform, command: OperatorCommand) -> anyhow::Result<()> {
             let role = Role::parse(&role).ok_or_else(|| {
                 anyhow::anyhow!("role must be viewer, operator, finance or admin")
             })?;
-            let (op, token) = ops
-                .add(&name, role, expires_in_days, &cli_actor(), now)
-                .await?;
-            audit_cli(p, "operator add", &op.operator_id, "ok").await;
+            let add = ops.add(&name, role, expires_in_days, &actor, now);
+            let (op, token) = audited(p, "operator add", &name, async { Ok(add.await?) }).await?;
             let mut v = view(&op);
             v["token"] = token.into();
             v
@@ -100,15 +125,19 @@ pub async fn run(p: &Platform, command: OperatorCommand) -> anyhow::Result<()> {
             operator_id,
             reason,
         } => {
-            let op = ops
-                .disable(&operator_id, &cli_actor(), reason.as_deref(), now)
-                .await?;
-            audit_cli(p, "operator disable", &operator_id, "ok").await;
+            let disable = ops.disable(&operator_id, &actor, reason.as_deref(), now);
+            let op = audited(p, "operator disable", &operator_id, async {
+                Ok(disable.await?)
+            })
+            .await?;
             view(&op)
         }
         OperatorCommand::Rotate { operator_id } => {
-            let token = ops.rotate(&operator_id, now).await?;
-            audit_cli(p, "operator rotate", &operator_id, "ok").await;
+            let rotate = ops.rotate(&operator_id, now);
+            let token = audited(p, "operator rotate", &operator_id, async {
+                Ok(rotate.await?)
+            })
+            .await?;
             let mut v = view(&ops.get(&operator_id).await?);
             v["token"] = token.into();
             v

@@ -66,8 +66,7 @@ pub async fn run(
     let base_url = args.public_url.unwrap_or_else(|| format!("http://{addr}"));
     // The channels' keys are sealed under the sandbox's own master key (in its data directory,
     // or PAYCORE_MASTER_KEY / PAYCORE_MASTER_KEY_FILE).
-    let vault = paycore_kernel::crypto::Vault::new(&crate::custody::master_key(&data_dir)?)
-        .context("master key")?;
+    let vault = crate::custody::vault(&data_dir)?;
     let state = SandboxState::new(db.clone(), Arc::new(SystemClock), vault, base_url);
     let credentials = ChannelCredentials::of(&state)
         .await

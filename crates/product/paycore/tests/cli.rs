@@ -116,7 +116,7 @@ async fn operators_are_managed_from_the_command_line_and_its_changes_audited() {
         .map(|a| (a.action.as_str(), a.target.as_str()))
         .collect();
     for expected in [
-        ("operator add", id.as_str()),
+        ("operator add", "fin"),
         ("operator rotate", id.as_str()),
         ("operator disable", id.as_str()),
         ("merchant create", "Audited Shop"),
@@ -139,13 +139,17 @@ async fn the_audit_trail_is_a_chain_that_verify_checks() {
     let check: Value = serde_json::from_str(&ok(&paycore(&db, &["audit", "verify"]))).unwrap();
     assert_eq!(check["problems"], json!([]), "{check}");
     assert_eq!(check["rows"], 3);
-    // A row changed after the fact is found.
-    sqlx::query(
-        "UPDATE audit_log SET outcome = 'changed' WHERE id = (SELECT MIN(id) FROM audit_log)",
-    )
-    .execute(db.db.writer())
-    .await
-    .unwrap();
+    // The database refuses to change or remove a row…
+    let change =
+        "UPDATE audit_log SET outcome = 'changed' WHERE id = (SELECT MIN(id) FROM audit_log)";
+    let remove = "DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log)";
+    for sql in [change, remove] {
+        let e = sqlx::query(sql).execute(db.db.writer()).await.unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{e}");
+    }
+    // …and past someone who can drop its triggers, a row changed after the fact is found.
+    drop_append_only(&db).await;
+    sqlx::query(change).execute(db.db.writer()).await.unwrap();
     let out = paycore(&db, &["audit", "verify"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("do not match its hash"));
@@ -160,14 +164,23 @@ async fn the_audit_trail_is_a_chain_that_verify_checks() {
         &db2,
         &["operator", "add", "--name", "b", "--role", "viewer"],
     ));
-    sqlx::query("DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log)")
-        .execute(db2.db.writer())
-        .await
-        .unwrap();
+    drop_append_only(&db2).await;
+    sqlx::query(remove).execute(db2.db.writer()).await.unwrap();
     let out = paycore(&db2, &["audit", "verify"]);
     assert!(
         !out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// What only the database's owner can do: lift the audit trail's append-only triggers.
+async fn drop_append_only(db: &paycore_store::testing::TestDb) {
+    let sql = match db.db.engine() {
+        paycore_store::Engine::Sqlite => {
+            "DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;"
+        }
+        paycore_store::Engine::Postgres => "DROP TRIGGER audit_log_no_change ON audit_log;",
+    };
+    sqlx::raw_sql(sql).execute(db.db.writer()).await.unwrap();
 }

@@ -277,3 +277,98 @@ async fn concurrent_audit_rows_stay_one_chain() {
     assert!(check.problems.is_empty(), "{:?}", check.problems);
     assert!(check.rows >= 24);
 }
+
+/// Every call that changes data writes its audit row inside the change's own transaction
+/// (outcome `ok`: the row committed with the change); a call that changed nothing is recorded
+/// after it with the status it answered, and nothing else.
+#[tokio::test]
+async fn changes_and_their_audit_rows_commit_together() {
+    let s = TestServer::start().await.unwrap();
+    let (st, m) = admin(
+        &s,
+        "POST",
+        "/admin/v1/merchants",
+        Some(json!({"name": "Audited"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{m}");
+    let id = m["merchant_id"].as_str().unwrap().to_string();
+    let kyb = json!({"legal_name": "Shop Ltd", "registration_number": "91310000", "contact_email": "ops@shop.example", "mcc": "5411"});
+    let (key_id, _) = common::add_key(&s, &id, "HMAC-SHA256").await;
+    let (op_id, _) = add_operator(&s, "olga", "operator").await;
+    let calls: Vec<(&str, String, Option<Value>, u16)> = vec![
+        ("PATCH", format!("/admin/v1/merchants/{id}"), Some(kyb), 200),
+        (
+            "POST",
+            format!("/admin/v1/merchants/{id}/keys/{key_id}/revoke"),
+            None,
+            200,
+        ),
+        (
+            "POST",
+            format!("/admin/v1/merchants/{id}/status"),
+            Some(json!({"event": "freeze"})),
+            200,
+        ),
+        (
+            "POST",
+            "/admin/v1/channels/sandbox-alipay".into(),
+            Some(json!({"weight": 3})),
+            200,
+        ),
+        (
+            "POST",
+            format!("/admin/v1/operators/{op_id}/rotate"),
+            None,
+            200,
+        ),
+        (
+            "POST",
+            format!("/admin/v1/operators/{op_id}/disable"),
+            None,
+            200,
+        ),
+        // Refused by the handler: it changes nothing.
+        (
+            "POST",
+            format!("/admin/v1/merchants/{id}/status"),
+            Some(json!({"event": "activate"})),
+            409,
+        ),
+    ];
+    for (method, path, body, want) in &calls {
+        let (st, b) = admin(&s, method, path, body.clone()).await;
+        assert_eq!(st, *want, "{method} {path}: {b}");
+    }
+    let (_, audit) = admin(&s, "GET", "/admin/v1/audit?limit=100", None).await;
+    let rows = audit.as_array().unwrap();
+    let outcomes = |action: &str| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r["action"] == action)
+            .map(|r| r["outcome"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(outcomes("POST /admin/v1/merchants"), ["ok"]);
+    assert_eq!(
+        outcomes(&format!("POST /admin/v1/merchants/{id}/keys")),
+        ["ok"]
+    );
+    assert_eq!(outcomes("POST /admin/v1/operators"), ["ok"]);
+    for (method, path, _, _) in calls.iter().filter(|c| !c.1.ends_with("/status")) {
+        assert_eq!(
+            outcomes(&format!("{method} {path}")),
+            ["ok"],
+            "{method} {path}"
+        );
+    }
+    // The status path was called twice: the freeze committed, the refused activation did not.
+    let status = outcomes(&format!("POST /admin/v1/merchants/{id}/status"));
+    assert_eq!(status, ["409", "ok"], "newest first");
+    // Reads change nothing: recorded with their status.
+    assert!(
+        outcomes("GET /admin/v1/audit").is_empty(),
+        "this read is recorded after it"
+    );
+    let (_, again) = admin(&s, "GET", "/admin/v1/audit?limit=1", None).await;
+    assert_eq!(again[0]["outcome"], "200", "{again}");
+}

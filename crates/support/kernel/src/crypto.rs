@@ -1,7 +1,7 @@
 //! The signature algorithms of the open API (RSA2, Ed25519, HMAC-SHA256), the platform's own
-//! signing key, and the vault's authenticated encryption (AES-256-GCM), all over aws-lc-rs.
+//! signing key, all over aws-lc-rs; the vault (AES-256-GCM under versioned master keys) is in
+//! [`crate::vault`].
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use aws_lc_rs::{constant_time, hmac};
@@ -11,6 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::secret::Secret;
+pub use crate::vault::{MasterKeys, Opened, SealCensus, Vault};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {
@@ -222,61 +223,6 @@ impl PlatformSigner {
     }
 }
 
-/// AES-256-GCM under the platform's master key: what is stored encrypted (HMAC secrets,
-/// signing keys, later card numbers) goes through here. Output: nonce || ciphertext || tag.
-#[derive(Clone)]
-pub struct Vault {
-    key: std::sync::Arc<LessSafeKey>,
-}
-
-impl fmt::Debug for Vault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Vault(***)")
-    }
-}
-
-impl Vault {
-    pub fn new(master_key: &Secret<[u8; 32]>) -> Result<Self, CryptoError> {
-        let unbound =
-            UnboundKey::new(&AES_256_GCM, master_key.expose()).map_err(|_| CryptoError::Backend)?;
-        Ok(Self {
-            key: std::sync::Arc::new(LessSafeKey::new(unbound)),
-        })
-    }
-
-    /// `context` is bound as associated data, so a ciphertext moved to another row fails to open.
-    pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let nonce_bytes = random_bytes::<NONCE_LEN>()?;
-        let mut buf = plaintext.to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::from(context.as_bytes()),
-                &mut buf,
-            )
-            .map_err(|_| CryptoError::Backend)?;
-        let mut out = nonce_bytes.to_vec();
-        out.extend_from_slice(&buf);
-        Ok(out)
-    }
-
-    pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Secret<Vec<u8>>, CryptoError> {
-        if sealed.len() < NONCE_LEN {
-            return Err(CryptoError::Decrypt);
-        }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Decrypt)?;
-        let mut buf = body.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
-            .map_err(|_| CryptoError::Decrypt)?;
-        let len = plain.len();
-        buf.truncate(len);
-        Ok(Secret::new(buf))
-    }
-}
-
 // ---- PEM and the little DER it takes to read a SubjectPublicKeyInfo ----
 
 const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
@@ -413,20 +359,6 @@ mod tests {
         assert!(key.verify(b"n", &sig).is_err());
         assert!(key.verify(b"m", &hmac_sha256(b"k2", b"m")).is_err());
         assert!(key.verify(b"m", &sig[..31]).is_err());
-    }
-
-    #[test]
-    fn vault_round_trips_and_binds_context() {
-        let vault = Vault::new(&Secret::new([7u8; 32])).unwrap();
-        let sealed = vault.seal("key:1", b"secret").unwrap();
-        assert_eq!(vault.open("key:1", &sealed).unwrap().expose(), b"secret");
-        assert_eq!(vault.open("key:2", &sealed), Err(CryptoError::Decrypt));
-        let mut tampered = sealed.clone();
-        let last = tampered.len() - 1;
-        tampered[last] ^= 1;
-        assert_eq!(vault.open("key:1", &tampered), Err(CryptoError::Decrypt));
-        let other = Vault::new(&Secret::new([8u8; 32])).unwrap();
-        assert_eq!(other.open("key:1", &sealed), Err(CryptoError::Decrypt));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - [`clock`]: wall clock that tests can drive.
 //! - [`secret`]: `Secret<T>`, which never prints its content.
 //! - [`product`]: the payment products of the API.
-//! - [`crypto`]: signature algorithms of the open API and the vault's encryption.
+//! - [`crypto`]: signature algorithms of the open API.
+//! - [`vault`]: encryption at rest under versioned master keys.
 
 pub mod cache;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod product;
 pub mod request;
 pub mod secret;
 pub mod state;
+pub mod vault;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use id::{BizId, BizType, IdGenerator, IdLayout};

@@ -205,11 +205,28 @@ impl Db {
     /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
     /// transaction that read first and wrote later could otherwise find, at its first write,
     /// that another process committed in between, and fail instead of waiting.
+    /// The task's companion write, if any, goes first (see [`crate::unit::companion`]).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        Ok(match self.engine {
+        let mut tx = match self.engine {
             Engine::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             Engine::Postgres => self.write.begin().await?,
-        })
+        };
+        if let Some(companion) = crate::unit::companion::take() {
+            companion(&mut tx).await?;
+        }
+        Ok(tx)
+    }
+
+    /// Runs one write statement in a transaction of its own, which the task's companion write
+    /// joins (an operator call's audit row): for writes that are a single statement.
+    pub async fn execute<'q>(
+        &self,
+        q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    ) -> Result<sqlx::any::AnyQueryResult, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Returns once every transaction this task committed before the call is on disk. On

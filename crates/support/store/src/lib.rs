@@ -6,6 +6,7 @@
 //! - [`outbox`]: events written in the same transaction as the change they describe.
 //! - [`bus`]: outbox subscribers with persisted offsets and receipts (B4).
 //! - [`jobs`]: durable jobs with leases, safe with several processes on PostgreSQL.
+//! - [`sealed`]: columns sealed by the vault, counted and re-sealed by master key version.
 //! - [`sequence`]: persisted blocks of business-ID sequence numbers.
 
 pub mod bus;
@@ -14,6 +15,7 @@ pub mod durable;
 pub mod jobs;
 pub mod migrate;
 pub mod outbox;
+pub mod sealed;
 pub mod sequence;
 pub mod settings;
 pub mod state;

@@ -2,7 +2,9 @@
 //! [`Schema`]; the program runs the schemas in the order it declares (dependencies first), and
 //! each schema's migrations in version order. One set of migrations serves both engines; the
 //! few spots where the dialects differ are written as placeholders: `{{ID}}` (auto-increment
-//! surrogate key) and `{{BLOB}}`.
+//! surrogate key) and `{{BLOB}}`; what cannot be written once (triggers) goes under a line
+//! `-- @sqlite` or `-- @postgres`, which holds until the next such line (`-- @both` returns to
+//! SQL for both).
 
 use sqlx::Row;
 
@@ -79,7 +81,25 @@ fn dialect(engine: Engine, sql: &str) -> String {
             "BYTEA",
         ),
     };
-    sql.replace("{{ID}}", id).replace("{{BLOB}}", blob)
+    let mine = match engine {
+        Engine::Sqlite => "-- @sqlite",
+        Engine::Postgres => "-- @postgres",
+    };
+    let mut keep = true;
+    let mut out = String::with_capacity(sql.len());
+    for line in sql.lines() {
+        match line.trim_end() {
+            "-- @sqlite" | "-- @postgres" | "-- @both" => {
+                keep = matches!(line.trim_end(), "-- @both") || line.trim_end() == mine;
+            }
+            _ if keep => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    out.replace("{{ID}}", id).replace("{{BLOB}}", blob)
 }
 
 type Conn = sqlx::pool::PoolConnection<sqlx::Any>;
@@ -224,4 +244,16 @@ fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_engine_keeps_its_own_sections_and_the_shared_ones() {
+        let sql = "A;\n-- @sqlite\nS;\n-- @postgres\nP;\n-- @both\nB {{BLOB}};\n";
+        assert_eq!(dialect(Engine::Sqlite, sql), "A;\nS;\nB BLOB;\n");
+        assert_eq!(dialect(Engine::Postgres, sql), "A;\nP;\nB BYTEA;\n");
+    }
 }

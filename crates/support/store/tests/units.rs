@@ -190,3 +190,83 @@ async fn units_answered_at_commit_mix_with_durable_ones() {
     );
     assert_eq!(count(&t).await, 200);
 }
+
+/// The companion write joins the first transaction that commits in its task — a unit or a
+/// `begin` — and rolls back with one that fails; outside its task nothing carries it.
+#[tokio::test]
+async fn a_companion_write_commits_and_rolls_back_with_the_first_transaction() {
+    use paycore_store::unit::companion::{with_companion, CompanionWrite};
+    let t = testing::empty().await.unwrap();
+    table(&t).await;
+    let db = t.db.clone();
+    let companion = |k: &'static str| -> CompanionWrite {
+        Arc::new(move |c: &mut dyn Conn| {
+            Box::pin(async move {
+                c.execute(
+                    "INSERT INTO unit_rows (k, n) VALUES ($1, 0)",
+                    &[Value::from(k)],
+                )
+                .await
+                .map(|_| ())
+            })
+        })
+    };
+    let has = |k: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM unit_rows WHERE k = $1")
+                .bind(k)
+                .fetch_one(db.reader())
+                .await
+                .unwrap()
+                == 1
+        }
+    };
+    // A unit that fails takes its companion down with it, and hands it to the next one.
+    let d = db.clone();
+    let failed = with_companion(companion("audit-1"), async move {
+        let failed = d
+            .unit(|c| {
+                Box::pin(async move {
+                    insert_a(c).await?;
+                    insert_a(c).await
+                })
+            })
+            .await;
+        let again = d.unit(insert("z".into(), 9)).await.unwrap();
+        (failed, again)
+    })
+    .await;
+    assert!(failed.0.is_err());
+    assert!(has("audit-1").await && has("z").await && count(&db).await == 2);
+    sqlx::query("DELETE FROM unit_rows")
+        .execute(db.writer())
+        .await
+        .unwrap();
+    // A unit that commits carries it; the next one does not.
+    let d = db.clone();
+    with_companion(companion("audit-2"), async move {
+        d.unit(|c| Box::pin(insert_a(c))).await.unwrap();
+        d.unit(insert("b".into(), 2)).await.unwrap();
+    })
+    .await;
+    assert!(has("audit-2").await && count(&db).await == 3);
+    // A transaction begun and rolled back loses it; one committed keeps it.
+    let d = db.clone();
+    with_companion(companion("audit-3"), async move {
+        let tx = d.begin().await.unwrap();
+        tx.rollback().await.unwrap();
+    })
+    .await;
+    assert!(!has("audit-3").await);
+    let d = db.clone();
+    with_companion(companion("audit-4"), async move {
+        let q = sqlx::query("INSERT INTO unit_rows (k, n) VALUES ('c', 3)");
+        d.execute(q).await.unwrap();
+    })
+    .await;
+    assert!(has("audit-4").await && count(&db).await == 5);
+    // Without a companion a unit writes only itself.
+    db.unit(insert("d".into(), 4)).await.unwrap();
+    assert_eq!(count(&db).await, 6);
+}

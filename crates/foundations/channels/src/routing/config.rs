@@ -216,7 +216,7 @@ async fn upsert_inner(
              updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {on_conflict}"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    let q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&c.channel)
         .bind(i64::from(c.enabled))
         .bind(products.join(","))
@@ -229,9 +229,8 @@ async fn upsert_inner(
         .bind(i64::from(c.weight))
         .bind(i64::from(c.priority))
         .bind(c.merchants.join(","))
-        .bind(clock.unix_millis())
-        .execute(db.writer())
-        .await?;
+        .bind(clock.unix_millis());
+    db.execute(q).await?;
     Ok(())
 }
 
@@ -292,9 +291,8 @@ async fn set_setting(
     )))
     .bind(value)
     .bind(clock.unix_millis())
-    .bind(channel)
-    .execute(db.writer())
-    .await?;
+    .bind(channel);
+    let done = db.execute(done).await?;
     if done.rows_affected() == 0 {
         return Err(RoutingError::UnknownChannel(channel.to_string()));
     }

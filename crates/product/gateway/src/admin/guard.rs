@@ -15,8 +15,9 @@ use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use paycore_api::ErrorCode;
-use paycore_kernel::crypto::sha256_hex;
-use paycore_operators::{NewAudit, Operator, Replay};
+use paycore_kernel::crypto::{random_token, sha256_hex};
+use paycore_operators::{audit_companion, NewAudit, Operator, Replay};
+use paycore_store::unit::companion::with_companion;
 
 use crate::auth::read_body;
 use crate::error::{ApiError, ApiResult};
@@ -199,16 +200,7 @@ async fn guarded(
     if !writes {
         let mut req = req;
         req.extensions_mut().insert(op.clone());
-        let resp = next.run(req).await;
-        audit(
-            app,
-            call,
-            Some(&op),
-            &resp.status().as_u16().to_string(),
-            "",
-        )
-        .await;
-        return Ok(resp);
+        return Ok(run_audited(app, call, &op, "", req, next).await);
     }
     let idem_key = req
         .headers()
@@ -231,7 +223,8 @@ async fn guarded(
     }
     parts.extensions.insert(op.clone());
     let detail = audit_detail(&body[..body.len().min(2048)]);
-    let resp = next.run(Request::from_parts(parts, Body::from(body))).await;
+    let req = Request::from_parts(parts, Body::from(body));
+    let resp = run_audited(app, call, &op, &detail, req, next).await;
     let (parts, body) = resp.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
@@ -241,15 +234,51 @@ async fn guarded(
             .store_response(key, parts.status.as_u16(), &redact_secrets(&bytes))
             .await?;
     }
-    audit(
-        app,
-        call,
-        Some(&op),
-        &parts.status.as_u16().to_string(),
-        &detail,
-    )
-    .await;
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// Runs the call with its audit row waiting to join the first transaction it makes, so that a
+/// change and its row commit together (outcome `ok`). A call that changed nothing — a read, a
+/// refusal by the handler, a failure before any write — is recorded afterwards with the status
+/// it answered; one that changed something and then failed gets that second row as well.
+async fn run_audited(
+    app: &AppState,
+    call: &Call,
+    op: &Operator,
+    detail: &str,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Ok(call_ref) = random_token(32) else {
+        let resp = next.run(req).await;
+        audit(app, call, Some(op), resp.status().as_str(), detail).await;
+        return resp;
+    };
+    let entry = NewAudit {
+        operator: &op.operator_id,
+        role: op.role.as_str(),
+        client: &call.client,
+        action: &call.action,
+        route: &call.route,
+        target: &call.target,
+        outcome: "ok",
+        detail,
+        at: app.clock.unix_millis(),
+    }
+    .to_entry();
+    let companion = audit_companion(entry, call_ref.clone());
+    let resp = with_companion(companion, next.run(req)).await;
+    let status = resp.status();
+    let committed = app.operators.audited(&call_ref).await.unwrap_or_else(|e| {
+        tracing::error!(target: "error", code = "AUDIT_READ", message = %e);
+        false
+    });
+    match (committed, status.is_success()) {
+        (true, true) => {}
+        (true, false) => audit(app, call, Some(op), status.as_str(), "").await,
+        (false, _) => audit(app, call, Some(op), status.as_str(), detail).await,
+    }
+    resp
 }
 
 /// Records one call. A failure to write the audit row is logged as an error; the call's own

@@ -11,6 +11,7 @@
 //! polled once on the writer thread, and a unit that waits for anything but the database there
 //! is refused (it would stall every other writer).
 
+pub mod companion;
 mod lite;
 mod row;
 mod sqlx_conn;
@@ -19,6 +20,14 @@ pub use lite::Writer;
 pub use row::{Columns, Row, Value};
 
 use crate::db::{Db, Engine, StoreError};
+
+/// Gives a closure the higher-ranked type of a unit (inference alone does not).
+fn unit_fn<T, E, F>(f: F) -> F
+where
+    F: for<'c> FnOnce(&'c mut dyn Conn) -> UnitFuture<'c, Result<T, E>>,
+{
+    f
+}
 
 /// A future that borrows the unit's connection.
 pub type UnitFuture<'c, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'c>>;
@@ -125,6 +134,29 @@ impl Db {
     }
 
     async fn submit_unit<T, E, F>(&self, work: F, durable: bool) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut dyn Conn) -> UnitFuture<'c, Result<T, E>> + Send + 'static,
+    {
+        let companion = companion::take();
+        let again = companion.clone();
+        let work = unit_fn(move |c| {
+            Box::pin(async move {
+                if let Some(companion) = companion {
+                    companion(&mut *c).await.map_err(E::from)?;
+                }
+                work(c).await
+            })
+        });
+        let done = self.run_unit(work, durable).await;
+        if let (Err(_), Some(c)) = (&done, again) {
+            companion::restore(c);
+        }
+        done
+    }
+
+    async fn run_unit<T, E, F>(&self, work: F, durable: bool) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
