@@ -15,6 +15,7 @@ pub mod books;
 pub mod connector;
 mod controls;
 pub mod credentials;
+pub mod identity;
 pub mod kind;
 pub mod notifier;
 mod pages;

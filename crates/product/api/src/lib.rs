@@ -6,6 +6,7 @@
 pub mod backoffice;
 pub mod error;
 pub mod fields;
+pub mod members;
 pub mod merchant;
 pub mod operators;
 pub mod payments;

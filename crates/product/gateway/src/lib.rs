@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod input;
 mod limits;
+pub mod member_api;
 pub mod merchant_api;
 pub mod notify_api;
 pub mod observe;
@@ -103,6 +104,7 @@ impl Default for GatewayConfig {
 pub struct Gateway {
     pub db: Db,
     pub merchants: Merchants,
+    pub members: paycore_member::Members,
     pub platform: Arc<PlatformKeys>,
     pub nonces: NonceStore,
     pub rate_limits: RateLimits,
@@ -143,6 +145,28 @@ async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }
 
+/// The member (wallet) API: registration and login open, the rest behind the member's token.
+fn members_router(app: AppState) -> Router<AppState> {
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::{post, put};
+    let me = Router::new()
+        .route("/v1/members/logout", post(member_api::logout))
+        .route("/v1/members/me", get(member_api::me))
+        .route("/v1/members/me/sms", post(member_api::send_sms))
+        .route("/v1/members/me/real-name", post(member_api::real_name))
+        .route("/v1/members/me/pay-password", put(member_api::pay_password))
+        .route(
+            "/v1/members/me/password-free-limit",
+            put(member_api::password_free_limit),
+        )
+        .layer(from_fn_with_state(app.clone(), member_api::authenticate));
+    Router::new()
+        .route("/v1/members", post(member_api::register))
+        .route("/v1/members/login", post(member_api::login))
+        .merge(me)
+        .layer(from_fn_with_state(app, input::refuse_nul))
+}
+
 pub fn router(app: AppState) -> Router {
     use axum::middleware::from_fn_with_state;
     // Install the metrics recorder before the first request is counted.
@@ -177,6 +201,7 @@ pub fn router(app: AppState) -> Router {
         .layer(from_fn_with_state(app.clone(), input::refuse_nul));
     let v1 = Router::new()
         .route("/v1/platform/keys", get(merchant_api::platform_keys))
+        .merge(members_router(app.clone()))
         .merge(v1_signed)
         .layer(from_fn_with_state(app.clone(), signing::sign_responses));
     let root = Router::new()

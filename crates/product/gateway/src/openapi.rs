@@ -43,6 +43,25 @@ const OPERATOR_WRITE: &[ErrorCode] = &[
     UnsupportedMediaType,
 ];
 
+/// Every member call behind a login token.
+const MEMBER: &[ErrorCode] = &[
+    Unauthenticated,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    MethodNotAllowed,
+    Internal,
+];
+/// Registration and login (no token yet).
+const MEMBER_OPEN: &[ErrorCode] = &[
+    InvalidRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    MethodNotAllowed,
+    Internal,
+];
+
 /// What each operation answers besides success, by operation id.
 fn errors(operation: &str) -> Vec<ErrorCode> {
     let (base, own): (&[ErrorCode], &[ErrorCode]) = match operation {
@@ -88,6 +107,23 @@ fn errors(operation: &str) -> Vec<ErrorCode> {
         "bill" | "list_notifications" => (SIGNED, &[InvalidRequest]),
         "resend_notification" => (SIGNED, &[InvalidRequest, NotFound, InvalidState]),
         "whoami" | "merchant_balance" => (SIGNED, &[]),
+        "register" => (MEMBER_OPEN, &[InvalidState]),
+        "login" => (MEMBER_OPEN, &[Unauthenticated, Forbidden]),
+        "logout" => (MEMBER, &[]),
+        "me" => (MEMBER, &[NotFound]),
+        "send_sms" => (MEMBER, &[InvalidRequest, Forbidden, ChannelUnavailable]),
+        "real_name" => (
+            MEMBER,
+            &[
+                InvalidRequest,
+                Forbidden,
+                InvalidState,
+                VerificationFailed,
+                ChannelUnavailable,
+            ],
+        ),
+        "pay_password" => (MEMBER, &[InvalidRequest, Forbidden, VerificationFailed]),
+        "password_free_limit" => (MEMBER, &[InvalidRequest, Forbidden]),
         "platform_keys" | "healthz" | "metrics" | "openapi" => (&[MethodNotAllowed, Internal], &[]),
         "readyz" => (&[MethodNotAllowed], &[ChannelUnavailable]),
         "channel_notify" => (
@@ -140,6 +176,10 @@ impl utoipa::Modify for Security {
             ))),
         );
         components.add_security_scheme(
+            "member_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
             "operator",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
@@ -151,7 +191,8 @@ impl utoipa::Modify for Security {
     info(
         title = "paycore",
         description = "The paycore open API: the merchant API under /v1 (signed requests and \
-            responses), the operator API under /admin/v1 (bearer tokens), service endpoints, \
+            responses), the member (wallet) API under /v1/members (login tokens), the operator \
+            API under /admin/v1 (bearer tokens), service endpoints, \
             channel callbacks and, in sandbox mode, the sandbox channels under /sandbox. The \
             merchant contract in prose — signing, idempotency, money, errors, notifications — \
             is docs/merchant-api.md in the paycore repository."
@@ -159,6 +200,14 @@ impl utoipa::Modify for Security {
     paths(
         crate::merchant_api::whoami,
         crate::merchant_api::platform_keys,
+        crate::member_api::register,
+        crate::member_api::login,
+        crate::member_api::logout,
+        crate::member_api::me,
+        crate::member_api::send_sms,
+        crate::member_api::real_name,
+        crate::member_api::pay_password,
+        crate::member_api::password_free_limit,
         crate::payment_api::create_payment,
         crate::payment_api::get_payment,
         crate::payment_api::find_payment,

@@ -34,7 +34,12 @@ pub enum KeysCommand {
 
 /// Every column of the platform that holds values sealed under the master key.
 fn sealed_columns() -> Vec<&'static SealedColumn> {
-    let mut cols = vec![&paycore_merchant::SEALED, &paycore_gateway::signing::SEALED];
+    let mut cols = vec![
+        &paycore_merchant::SEALED,
+        &paycore_gateway::signing::SEALED,
+        &paycore_member::SEALED_PEPPER,
+        &paycore_member::SEALED_IDENTITY,
+    ];
     cols.extend(paycore_sandbox::books::SEALED.iter());
     cols
 }

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod keys_cmd;
 pub mod ledger_cmd;
 pub mod logs;
+pub mod member_services;
 pub mod merchant_cmd;
 pub mod mode;
 pub mod operator_cmd;
@@ -39,12 +40,13 @@ use paycore_store::Db;
 
 /// Every subsystem's tables, in the order their migrations run: each after the ones it
 /// depends on.
-pub const SCHEMA: [&Schema; 10] = [
+pub const SCHEMA: [&Schema; 11] = [
     &paycore_store::migrate::SCHEMA,
     &paycore_ledger::SCHEMA,
     &paycore_channels::SCHEMA,
     &paycore_sandbox::SCHEMA,
     &paycore_merchant::SCHEMA,
+    &paycore_member::SCHEMA,
     &paycore_notify::SCHEMA,
     &paycore_acquiring::SCHEMA,
     &paycore_reports::SCHEMA,
@@ -60,6 +62,7 @@ pub struct Platform {
     pub ids: Arc<IdGenerator>,
     pub vault: Vault,
     pub merchants: Merchants,
+    pub members: paycore_member::Members,
     pub ledger: paycore_ledger::Ledger,
     pub channel_router: Arc<ChannelRouter>,
     /// Settings of the payment flow (its `platform_base_url` is set by `gateway`).
@@ -131,7 +134,9 @@ impl Platform {
         );
         let ledger = paycore_ledger::Ledger::new(db.clone(), clock.clone());
         let channel_router = Arc::new(ChannelRouter::new(db.clone(), clock.clone()));
+        let members = member_services::members(&db, ids.clone(), &vault, clock.clone(), sandbox);
         Ok(Platform {
+            members,
             channel_router,
             acquiring_config: AcquiringConfig::default(),
             channel_timeout: std::time::Duration::from_secs(10),
@@ -213,6 +218,7 @@ impl Platform {
             openapi,
             db: self.db.clone(),
             merchants: self.merchants.clone(),
+            members: self.members.clone(),
             acquiring,
             notifier,
             channel_router: self.channel_router.clone(),

@@ -19,9 +19,10 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
 response_headers_conformance,response_schema_conformance,negative_data_rejection,\
 missing_required_header,ignored_auth,unsupported_method";
 
-/// Left out: what would change the fuzz run's own footing (channel behaviour and switches, and
-/// disabling or rotating operators — the admin token the fuzzer uses among them).
-const EXCLUDED: &str = r"^/sandbox/channels/\{channel\}/behaviour$|^/admin/v1/channels/\{channel\}$|^/admin/v1/operators/\{operator_id\}/";
+/// Left out: what would change the fuzz run's own footing (channel behaviour and switches,
+/// disabling or rotating operators — the admin token the fuzzer uses among them — and the
+/// member's logout, which would end the login the member calls use).
+const EXCLUDED: &str = r"^/sandbox/channels/\{channel\}/behaviour$|^/admin/v1/channels/\{channel\}$|^/admin/v1/operators/\{operator_id\}/|^/v1/members/logout$";
 
 const ST: &str =
     "import sys; from schemathesis.cli import schemathesis; sys.exit(schemathesis(prog_name='st'))";
@@ -40,6 +41,17 @@ async fn schemathesis_finds_no_fault() {
         .platform
         .merchants
         .create("Decoy Shop", &Kyb::default(), "fuzz")
+        .await
+        .unwrap();
+    s.platform
+        .members
+        .register("13700137000", "fuzzing2026")
+        .await
+        .unwrap();
+    let member = s
+        .platform
+        .members
+        .login("13700137000", "fuzzing2026")
         .await
         .unwrap();
     let budget = std::env::var("PAYCORE_FUZZ_SECONDS").unwrap_or_else(|_| "100".into());
@@ -67,6 +79,7 @@ async fn schemathesis_finds_no_fault() {
         .env("PAYCORE_FUZZ_SECRET", &creds.secret)
         .env("PAYCORE_FUZZ_DECOY", &decoy.merchant_id)
         .env("PAYCORE_FUZZ_ADMIN", ADMIN_TOKEN)
+        .env("PAYCORE_FUZZ_MEMBER_TOKEN", &member.token)
         .current_dir(&report)
         .kill_on_drop(true)
         .output();

@@ -146,6 +146,11 @@ pub fn hmac_sha256(secret: &[u8], message: &[u8]) -> Vec<u8> {
     hmac::sign(&key, message).as_ref().to_vec()
 }
 
+/// Whether two byte strings are equal, in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
 /// SHA-256 as lowercase hex (fingerprints, token hashes).
 pub fn sha256_hex(data: &[u8]) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);

@@ -6,6 +6,8 @@ PAYCORE_FUZZ_ADMIN, PAYCORE_FUZZ_DECOY). Signing happens on the prepared request
 signed path, query and body are exactly the bytes sent, whatever Schemathesis generated,
 including malformed bodies.
 
+The member token (PAYCORE_FUZZ_MEMBER_TOKEN) is a login of a member made for the run.
+
 The run passes `-H "Authorization: sign-me"`; only that placeholder is replaced. A request
 Schemathesis sends without credentials, or with credentials of its own making (the checks
 `ignored_auth` and `missing_required_header`), goes out as it is and must be refused.
@@ -27,11 +29,15 @@ KEY = os.environ["PAYCORE_FUZZ_KEY"]
 SECRET = os.environ["PAYCORE_FUZZ_SECRET"].encode()
 ADMIN = os.environ["PAYCORE_FUZZ_ADMIN"]
 DECOY = os.environ["PAYCORE_FUZZ_DECOY"]
+MEMBER_TOKEN = os.environ["PAYCORE_FUZZ_MEMBER_TOKEN"]
+# Member calls anyone may make: registration and login carry no credentials.
+MEMBER_OPEN = ("/v1/members", "/v1/members/login")
 PLACEHOLDER = "sign-me"
 
 
 class Sign(requests.auth.AuthBase):
-    """The merchant signature (HMAC-SHA256) on /v1, the operator's bearer token on /admin."""
+    """The merchant signature (HMAC-SHA256) on /v1, a member's login token on /v1/members,
+    the operator's bearer token on /admin."""
 
     def __call__(self, r):
         if r.headers.get("Authorization") != PLACEHOLDER:
@@ -40,6 +46,10 @@ class Sign(requests.auth.AuthBase):
         path = url.path + ("?" + url.query if url.query else "")
         if url.path.startswith("/admin/"):
             r.headers["Authorization"] = "Bearer " + ADMIN
+        elif url.path in MEMBER_OPEN:
+            del r.headers["Authorization"]
+        elif url.path.startswith("/v1/members/"):
+            r.headers["Authorization"] = "Bearer " + MEMBER_TOKEN
         elif url.path.startswith("/v1/"):
             body = r.body or b""
             if isinstance(body, str):
