@@ -104,6 +104,11 @@ impl Member {
         mask_phone(&self.phone)
     }
 
+    /// Refuses a member that is not active (frozen or closed).
+    pub fn require_active_member(&self) -> Result<(), MemberError> {
+        self.require_active()
+    }
+
     pub(crate) fn require_active(&self) -> Result<(), MemberError> {
         match self.status {
             MemberStatus::Active => Ok(()),
@@ -131,16 +136,7 @@ pub(crate) fn normalize_phone(raw: &str) -> Result<String, MemberError> {
     }
 }
 
-/// The first 3 and last 4 digits, the rest hidden: `138****5678`.
-pub fn mask_phone(phone: &str) -> String {
-    let chars: Vec<char> = phone.chars().collect();
-    if chars.len() <= 7 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
-}
+pub use paycore_kernel::pii::mask_phone;
 
 #[cfg(test)]
 mod tests {
@@ -160,7 +156,5 @@ mod tests {
         ] {
             assert!(normalize_phone(bad).is_err(), "{bad}");
         }
-        assert_eq!(mask_phone("13800138000"), "138****8000");
-        assert_eq!(mask_phone("+85291234567"), "+85*****4567");
     }
 }

@@ -382,6 +382,23 @@ pub struct AgreementSignRequest {
     pub payer: PayerInfo,
     /// The payer's confirmation code (SMS), when the channel needs one.
     pub verification_code: Option<String>,
+    /// The card a quick-pay agreement is signed for (the bank needs its details). Never
+    /// serialized: it reaches only the bank's own wire format.
+    #[serde(skip)]
+    pub card: Option<CardForBank>,
+}
+
+/// A card's details as a bank needs them to sign a quick-pay agreement. The number and the
+/// security code are secrets: they print as `***`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardForBank {
+    pub pan: paycore_kernel::Secret<String>,
+    pub holder_name: String,
+    /// `MM/YY`.
+    pub expiry: String,
+    pub cvv: Option<paycore_kernel::Secret<String>>,
+    /// The phone the bank has for the card: its code goes there.
+    pub phone: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -337,6 +337,9 @@ impl Connector for SandboxConnector {
         if let Some(p) = &req.payer.phone {
             f.insert("phone".into(), p.clone());
         }
+        if let Some(a) = &req.payer.agreement_no {
+            f.insert("agreement_no".into(), a.clone());
+        }
         if let Some(e) = req.expire_at {
             let ms = e.unix_timestamp_nanos() / 1_000_000;
             f.insert("expire_at".into(), ms.to_string());
@@ -564,6 +567,39 @@ impl Connector for SandboxConnector {
         resp.text()
             .await
             .map_err(|e| ChannelError::Transport(e.to_string()))
+    }
+
+    async fn sign_agreement(
+        &self,
+        req: &AgreementSignRequest,
+    ) -> Result<AgreementOutcome, ChannelError> {
+        if self.kind != Kind::QuickPay {
+            return Err(ChannelError::InvalidRequest(format!(
+                "{} signs no card agreements",
+                self.kind.code()
+            )));
+        }
+        match self.call("sign", super::cards::sign_fields(req)?).await {
+            Ok(f) => Ok(super::cards::sign_outcome(&f)),
+            Err(e) if e.certainly_not_processed() => Ok(AgreementOutcome::Failed {
+                code: CHANNEL_UNAVAILABLE.into(),
+                message: e.reason(),
+            }),
+            Err(e) => Ok(AgreementOutcome::Unknown { reason: e.reason() }),
+        }
+    }
+
+    async fn unsign_agreement(&self, req: &AgreementUnsignRequest) -> Result<(), ChannelError> {
+        let mut f = Fields::new();
+        f.insert("agreement_no".into(), req.agreement_no.clone());
+        let r = self.call("unsign", f).await?;
+        match Self::code_of(&r) {
+            "OK" => Ok(()),
+            code => Err(ChannelError::Refused {
+                code: code.to_string(),
+                message: get(&r, "message").unwrap_or("").to_string(),
+            }),
+        }
     }
 
     async fn balance(&self) -> Result<Money, ChannelError> {

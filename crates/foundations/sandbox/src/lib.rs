@@ -12,6 +12,7 @@
 
 pub mod behaviour;
 pub mod books;
+mod cards;
 pub mod connector;
 mod controls;
 pub mod credentials;
@@ -68,6 +69,11 @@ pub const SCHEMA: Schema = Schema {
             version: 2,
             name: "status histories",
             sql: include_str!("../migrations/0002_histories.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "card agreements",
+            sql: include_str!("../migrations/0003_card_agreements.sql"),
         },
     ],
 };

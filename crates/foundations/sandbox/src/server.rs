@@ -27,7 +27,7 @@ use super::behaviour::Behaviour;
 use super::books::{self, NewOrder, Order, OrderEvent, OrderState, RefundRefusal, SandboxError};
 use super::kind::Kind;
 use super::wire::{self, Fields};
-use super::{controls, notifier, pages, SandboxState};
+use super::{cards, controls, notifier, pages, SandboxState};
 
 /// The sandbox's routes. Also starts the notification sender on the current runtime.
 pub fn sandbox_router(state: SandboxState) -> Router {
@@ -163,7 +163,7 @@ fn signed_response(kind: Kind, fields: &Fields, keys: &wire::ChannelKeys) -> Res
 /// A channel's own API, in its wire format (form, XML or JSON, signed with the channel's key).
 #[utoipa::path(post, path = "/sandbox/api/{slug}/{op}", tag = "sandbox",
     params(("slug" = String, Path, description = "netbank, alipay, wechat, carrier or quickpay"),
-           ("op" = String, Path, description = "pay, query, refund, refund-query, cancel or balance")),
+           ("op" = String, Path, description = "pay, query, refund, refund-query, cancel, balance (and sign, unsign for quickpay)")),
     request_body(content = String, description = "the channel's signed request in its wire format"),
     responses((status = 200, description = "the channel's signed answer in its wire format", body = String)),
     operation_id = "sandbox_channel_api")]
@@ -216,6 +216,10 @@ async fn api_inner(
         "refund-query" => (refund_query(st, kind, &fields).await?, false),
         "cancel" => (cancel(st, kind, &fields).await?, false),
         "balance" => (balance(st, kind, &fields).await?, false),
+        "sign" if kind == Kind::QuickPay => {
+            (cards::sign(st, keys.shared.expose(), &fields).await?, false)
+        }
+        "unsign" if kind == Kind::QuickPay => (cards::unsign(st, &fields).await?, false),
         other => return Err(Fail::NotFound(format!("no operation {other}"))),
     };
     if hold {
@@ -289,6 +293,12 @@ async fn pay(
     let phone = f.get("phone").map(String::as_str).filter(|p| !p.is_empty());
     if kind == Kind::Carrier && phone.is_none() {
         return Ok((code_fields("INVALID_REQUEST", "phone required"), false));
+    }
+    // A card payment names the card's agreement; one that ended (or never was) pays nothing.
+    if let Some(no) = f.get("agreement_no").filter(|a| !a.is_empty()) {
+        if !cards::active(st, no).await? {
+            return Ok((code_fields("AGREEMENT_INVALID", "no such agreement"), false));
+        }
     }
     let existing = books::order_by_attempt(st.db(), kind, attempt_id).await?;
     if let Some(o) = existing {

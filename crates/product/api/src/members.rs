@@ -114,3 +114,105 @@ pub struct SetPayPassword {
     #[schema(pattern = "^[0-9]{6}$")]
     pub sms_code: String,
 }
+
+/// A secret typed by the payer (a card number, a security code): taken only from a JSON string,
+/// and never repeated — not in an error, not in a log.
+#[derive(Debug, Clone)]
+pub struct SecretText(pub paycore_kernel::Secret<String>);
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = SecretText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string of digits")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                if v.len() > 32 {
+                    return Err(E::custom("too long"));
+                }
+                Ok(SecretText(paycore_kernel::Secret::new(v.to_string())))
+            }
+            // Any other JSON type is refused without echoing what it was.
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Err(E::custom("a string of digits is expected"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Err(E::custom("a string of digits is expected"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Err(E::custom("a string of digits is expected"))
+            }
+        }
+        // `any`, not `str`: for a number serde_json would otherwise quote it in its error.
+        d.deserialize_any(V)
+    }
+}
+
+/// `POST /v1/members/me/cards`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindCard {
+    /// The card number (12 to 19 digits). Sealed at once; never shown again.
+    #[schema(value_type = String, pattern = "^[0-9 ]{12,23}$")]
+    pub pan: SecretText,
+    #[schema(min_length = 1, max_length = 64)]
+    pub holder_name: String,
+    /// `MM/YY`.
+    #[schema(pattern = "^[0-9]{2}/[0-9]{2}$")]
+    pub expiry: String,
+    /// The security code, for the bank's check at binding; never stored.
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{3,4}$")]
+    #[serde(default)]
+    pub cvv: Option<SecretText>,
+    /// The mobile number the bank has for the card: the bank's code goes there.
+    pub phone: String,
+}
+
+/// `POST /v1/members/me/cards/{card_id}/confirm`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmCard {
+    /// The code the bank texted.
+    #[schema(pattern = "^[0-9]{6}$")]
+    pub sms_code: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CardStatusName {
+    Pending,
+    Bound,
+    Failed,
+    Unbound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CardTypeName {
+    Debit,
+    Credit,
+}
+
+/// A member's card: never its number.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CardObject {
+    pub card_id: String,
+    pub status: CardStatusName,
+    /// First 6 and last 4 digits: `622202******0128`.
+    pub masked_pan: String,
+    pub brand: String,
+    pub bank: String,
+    pub card_type: CardTypeName,
+    /// The card's phone, masked.
+    pub phone: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `GET /v1/members/me/cards`: the bound cards.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CardList {
+    pub cards: Vec<CardObject>,
+}

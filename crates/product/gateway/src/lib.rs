@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod auth;
 pub mod callbacks;
+pub mod card_api;
 pub mod error;
 pub mod extract;
 pub mod input;
@@ -105,6 +106,7 @@ pub struct Gateway {
     pub db: Db,
     pub merchants: Merchants,
     pub members: paycore_member::Members,
+    pub cards: paycore_card::Cards,
     pub platform: Arc<PlatformKeys>,
     pub nonces: NonceStore,
     pub rate_limits: RateLimits,
@@ -158,6 +160,18 @@ fn members_router(app: AppState) -> Router<AppState> {
         .route(
             "/v1/members/me/password-free-limit",
             put(member_api::password_free_limit),
+        )
+        .route(
+            "/v1/members/me/cards",
+            post(card_api::bind_card).get(card_api::list_cards),
+        )
+        .route(
+            "/v1/members/me/cards/{card_id}",
+            axum::routing::delete(card_api::unbind_card),
+        )
+        .route(
+            "/v1/members/me/cards/{card_id}/confirm",
+            post(card_api::confirm_card),
         )
         .layer(from_fn_with_state(app.clone(), member_api::authenticate));
     Router::new()

@@ -124,6 +124,31 @@ fn errors(operation: &str) -> Vec<ErrorCode> {
         ),
         "pay_password" => (MEMBER, &[InvalidRequest, Forbidden, VerificationFailed]),
         "password_free_limit" => (MEMBER, &[InvalidRequest, Forbidden]),
+        "bind_card" => (
+            MEMBER,
+            &[
+                InvalidRequest,
+                Forbidden,
+                InvalidState,
+                NotFound,
+                ChannelUnavailable,
+            ],
+        ),
+        "confirm_card" => (
+            MEMBER,
+            &[
+                InvalidRequest,
+                NotFound,
+                InvalidState,
+                VerificationFailed,
+                ChannelUnavailable,
+            ],
+        ),
+        "list_cards" => (MEMBER, &[]),
+        "unbind_card" => (
+            MEMBER,
+            &[InvalidRequest, NotFound, InvalidState, ChannelUnavailable],
+        ),
         "platform_keys" | "healthz" | "metrics" | "openapi" => (&[MethodNotAllowed, Internal], &[]),
         "readyz" => (&[MethodNotAllowed], &[ChannelUnavailable]),
         "channel_notify" => (
@@ -208,6 +233,10 @@ impl utoipa::Modify for Security {
         crate::member_api::real_name,
         crate::member_api::pay_password,
         crate::member_api::password_free_limit,
+        crate::card_api::bind_card,
+        crate::card_api::confirm_card,
+        crate::card_api::list_cards,
+        crate::card_api::unbind_card,
         crate::payment_api::create_payment,
         crate::payment_api::get_payment,
         crate::payment_api::find_payment,

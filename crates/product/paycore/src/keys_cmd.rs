@@ -39,6 +39,7 @@ fn sealed_columns() -> Vec<&'static SealedColumn> {
         &paycore_gateway::signing::SEALED,
         &paycore_member::SEALED_PEPPER,
         &paycore_member::SEALED_IDENTITY,
+        &paycore_card::SEALED,
     ];
     cols.extend(paycore_sandbox::books::SEALED.iter());
     cols

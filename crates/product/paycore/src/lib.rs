@@ -40,13 +40,14 @@ use paycore_store::Db;
 
 /// Every subsystem's tables, in the order their migrations run: each after the ones it
 /// depends on.
-pub const SCHEMA: [&Schema; 11] = [
+pub const SCHEMA: [&Schema; 12] = [
     &paycore_store::migrate::SCHEMA,
     &paycore_ledger::SCHEMA,
     &paycore_channels::SCHEMA,
     &paycore_sandbox::SCHEMA,
     &paycore_merchant::SCHEMA,
     &paycore_member::SCHEMA,
+    &paycore_card::SCHEMA,
     &paycore_notify::SCHEMA,
     &paycore_acquiring::SCHEMA,
     &paycore_reports::SCHEMA,
@@ -183,6 +184,18 @@ impl Platform {
                 .context("creating the first operator")?,
         };
         let (sandbox, connectors) = self.sandbox_connectors(base_url).await?;
+        // Cards are bound through the quick-pay bank (the sandbox's, in sandbox mode).
+        let bank = connectors
+            .iter()
+            .find(|c| c.code() == paycore_sandbox::codes::QUICKPAY)
+            .cloned();
+        let cards = paycore_card::Cards::new(
+            self.db.clone(),
+            self.ids.clone(),
+            self.vault.clone(),
+            self.clock.clone(),
+            bank,
+        );
         let acquiring = Acquiring::new(paycore_acquiring::Parts {
             db: self.db.clone(),
             clock: self.clock.clone(),
@@ -219,6 +232,7 @@ impl Platform {
             db: self.db.clone(),
             merchants: self.merchants.clone(),
             members: self.members.clone(),
+            cards,
             acquiring,
             notifier,
             channel_router: self.channel_router.clone(),

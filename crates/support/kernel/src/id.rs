@@ -146,6 +146,7 @@ biz_types! {
     MerchantKey = 11,
     Contract = 12,
     Member = 15,
+    Card = 16,
     Payment = 20,
     ChannelAttempt = 21,
     Refund = 22,
@@ -611,7 +612,7 @@ mod tests {
 
     #[test]
     fn biz_codes_are_stable_two_digit_and_unique() {
-        assert_eq!(BizType::all().len(), 21);
+        assert_eq!(BizType::all().len(), 22);
         let mut seen = HashSet::new();
         for &b in BizType::all() {
             assert!(b.code() >= 10 && b.code() < 100, "{b:?}");

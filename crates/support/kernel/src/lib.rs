@@ -13,6 +13,7 @@ pub mod clock;
 pub mod crypto;
 pub mod id;
 pub mod money;
+pub mod pii;
 pub mod product;
 pub mod request;
 pub mod secret;
