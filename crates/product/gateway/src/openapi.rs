@@ -62,51 +62,11 @@ const MEMBER_OPEN: &[ErrorCode] = &[
     Internal,
 ];
 
-/// What each operation answers besides success, by operation id.
-fn errors(operation: &str) -> Vec<ErrorCode> {
-    let (base, own): (&[ErrorCode], &[ErrorCode]) = match operation {
-        "create_payment" => (
-            SIGNED,
-            &[
-                InvalidRequest,
-                UnsupportedMediaType,
-                ProductNotEnabled,
-                IdempotencyConflict,
-                InvalidState,
-                LimitExceeded,
-                RiskRejected,
-                ChannelUnavailable,
-            ],
-        ),
-        "get_payment" | "find_payment" | "get_refund" | "find_refund" => {
-            (SIGNED, &[InvalidRequest, NotFound])
-        }
-        "close_payment" => (SIGNED, &[InvalidRequest, NotFound, InvalidState]),
-        "cancel_payment" => (
-            SIGNED,
-            &[
-                InvalidRequest,
-                NotFound,
-                InvalidState,
-                InsufficientBalance,
-                ChannelUnavailable,
-            ],
-        ),
-        "create_refund" => (
-            SIGNED,
-            &[
-                InvalidRequest,
-                UnsupportedMediaType,
-                NotFound,
-                IdempotencyConflict,
-                InvalidState,
-                AmountExceedsRefundable,
-                InsufficientBalance,
-            ],
-        ),
-        "bill" | "list_notifications" => (SIGNED, &[InvalidRequest]),
-        "resend_notification" => (SIGNED, &[InvalidRequest, NotFound, InvalidState]),
-        "whoami" | "merchant_balance" => (SIGNED, &[]),
+/// What a member (wallet) operation answers besides success, if it is one.
+type Answers = (&'static [ErrorCode], &'static [ErrorCode]);
+
+fn member_errors(operation: &str) -> Option<Answers> {
+    Some(match operation {
         "register" => (MEMBER_OPEN, &[InvalidState]),
         "login" => (MEMBER_OPEN, &[Unauthenticated, Forbidden]),
         "logout" => (MEMBER, &[]),
@@ -149,6 +109,64 @@ fn errors(operation: &str) -> Vec<ErrorCode> {
             MEMBER,
             &[InvalidRequest, NotFound, InvalidState, ChannelUnavailable],
         ),
+        _ => return None,
+    })
+}
+
+/// What each operation answers besides success, by operation id.
+fn errors(operation: &str) -> Vec<ErrorCode> {
+    let (base, own) = member_errors(operation).unwrap_or_else(|| platform_errors(operation));
+    let mut all: Vec<ErrorCode> = base.iter().chain(own).copied().collect();
+    all.sort_by_key(|c| (c.status(), c.as_str()));
+    all.dedup();
+    all
+}
+
+/// What the merchant, operator and service operations answer besides success.
+fn platform_errors(operation: &str) -> Answers {
+    match operation {
+        "create_payment" => (
+            SIGNED,
+            &[
+                InvalidRequest,
+                UnsupportedMediaType,
+                ProductNotEnabled,
+                IdempotencyConflict,
+                InvalidState,
+                LimitExceeded,
+                RiskRejected,
+                ChannelUnavailable,
+            ],
+        ),
+        "get_payment" | "find_payment" | "get_refund" | "find_refund" => {
+            (SIGNED, &[InvalidRequest, NotFound])
+        }
+        "close_payment" => (SIGNED, &[InvalidRequest, NotFound, InvalidState]),
+        "cancel_payment" => (
+            SIGNED,
+            &[
+                InvalidRequest,
+                NotFound,
+                InvalidState,
+                InsufficientBalance,
+                ChannelUnavailable,
+            ],
+        ),
+        "create_refund" => (
+            SIGNED,
+            &[
+                InvalidRequest,
+                UnsupportedMediaType,
+                NotFound,
+                IdempotencyConflict,
+                InvalidState,
+                AmountExceedsRefundable,
+                InsufficientBalance,
+            ],
+        ),
+        "bill" | "list_notifications" => (SIGNED, &[InvalidRequest]),
+        "resend_notification" => (SIGNED, &[InvalidRequest, NotFound, InvalidState]),
+        "whoami" | "merchant_balance" => (SIGNED, &[]),
         "platform_keys" | "healthz" | "metrics" | "openapi" => (&[MethodNotAllowed, Internal], &[]),
         "readyz" => (&[MethodNotAllowed], &[ChannelUnavailable]),
         "channel_notify" => (
@@ -176,11 +194,7 @@ fn errors(operation: &str) -> Vec<ErrorCode> {
             (&[MethodNotAllowed, Internal], &[InvalidRequest, NotFound])
         }
         _ => (&[MethodNotAllowed, Internal], &[InvalidRequest]),
-    };
-    let mut all: Vec<ErrorCode> = base.iter().chain(own).copied().collect();
-    all.sort_by_key(|c| (c.status(), c.as_str()));
-    all.dedup();
-    all
+    }
 }
 
 struct Security;
