@@ -59,9 +59,10 @@ impl Members {
         self.get(member_id).await
     }
 
-    /// Checks a pay password. Each check first reserves a try (one atomic update that fails
-    /// once the limit is used up or the lock is on), so parallel guesses cannot get past the
-    /// limit; the try that uses up the limit locks the pay password for a while.
+    /// Checks a pay password. The answer is decided by one atomic update that counts the try:
+    /// a right password clears the count, a wrong one adds to it and the one that reaches the
+    /// limit locks — in the same statement, so parallel guesses cannot get past the limit, and
+    /// a guess made while locked (or once the count is full) is refused without being judged.
     pub async fn check_pay_password(
         &self,
         member_id: &str,
@@ -69,71 +70,62 @@ impl Members {
     ) -> Result<(), MemberError> {
         let now = self.now();
         let limit = self.config.pay_password_failures;
-        // The try's own number comes back with the reservation: the one that reaches the
-        // limit, and only it, locks.
+        let row = sqlx::query("SELECT pay_password_mac FROM members WHERE member_id = $1")
+            .bind(member_id)
+            .fetch_optional(self.db.reader())
+            .await?
+            .ok_or(MemberError::NotFound)?;
+        let Some(stored) = row.try_get::<Option<String>, _>("pay_password_mac")? else {
+            return Err(MemberError::InvalidState("no pay password is set".into()));
+        };
+        let mac = self.pepper.mac("pay_password", &[member_id, pay_password]).await?;
+        let right = same(&mac, &stored);
+        let lock_until = now + millis(self.config.pay_password_lock);
         let mut tx = self.db.begin().await?;
-        let reserved = sqlx::query(
-            "UPDATE members SET pay_password_failures = pay_password_failures + 1
-             WHERE member_id = $1 AND pay_password_mac IS NOT NULL
-               AND pay_password_locked_until <= $2 AND pay_password_failures < $3
-             RETURNING pay_password_mac, pay_password_failures",
+        let counted = sqlx::query(
+            "UPDATE members SET
+                pay_password_failures = CASE WHEN $1 = 1 THEN 0
+                    WHEN pay_password_failures + 1 >= $2 THEN 0
+                    ELSE pay_password_failures + 1 END,
+                pay_password_locked_until = CASE WHEN $1 = 0 AND pay_password_failures + 1 >= $2
+                    THEN $3 ELSE pay_password_locked_until END
+             WHERE member_id = $4 AND pay_password_locked_until <= $5
+               AND pay_password_failures < $2
+             RETURNING pay_password_failures, pay_password_locked_until",
         )
+        .bind(i64::from(right))
+        .bind(limit)
+        .bind(lock_until)
         .bind(member_id)
         .bind(now)
-        .bind(limit)
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        let Some(reserved) = reserved else {
-            let row = sqlx::query(
-                "SELECT pay_password_mac, pay_password_locked_until FROM members
-                 WHERE member_id = $1",
-            )
-            .bind(member_id)
-            .fetch_optional(self.db.writer())
-            .await?
-            .ok_or(MemberError::NotFound)?;
-            if row
-                .try_get::<Option<String>, _>("pay_password_mac")?
-                .is_none()
-            {
-                return Err(MemberError::InvalidState("no pay password is set".into()));
-            }
-            let locked_until: i64 = row.try_get("pay_password_locked_until")?;
-            return Err(MemberError::PayPasswordLocked {
-                minutes: crate::minutes(locked_until.max(now + 1) - now),
-            });
+        let Some(counted) = counted else {
+            return Err(self.locked(member_id, now).await?);
         };
-        let stored: String = reserved.try_get("pay_password_mac")?;
-        let failures: i64 = reserved.try_get("pay_password_failures")?;
-        let mac = self
-            .pepper
-            .mac("pay_password", &[member_id, pay_password])
-            .await?;
-        if same(&mac, &stored) {
-            let q =
-                sqlx::query("UPDATE members SET pay_password_failures = 0 WHERE member_id = $1")
-                    .bind(member_id);
-            self.db.execute(q).await?;
-            return Ok(());
+        let locked_until: i64 = counted.try_get("pay_password_locked_until")?;
+        match right {
+            true => Ok(()),
+            false if locked_until > now => Err(MemberError::PayPasswordLocked {
+                minutes: crate::minutes(locked_until - now),
+            }),
+            false => Err(MemberError::Verification(format!(
+                "wrong pay password ({} tries left)",
+                limit - counted.try_get::<i64, _>("pay_password_failures")?
+            ))),
         }
-        if failures >= limit {
-            let q = sqlx::query(
-                "UPDATE members SET pay_password_locked_until = $1, pay_password_failures = 0
-                 WHERE member_id = $2 AND pay_password_failures >= $3",
-            )
-            .bind(now + millis(self.config.pay_password_lock))
+    }
+
+    async fn locked(&self, member_id: &str, now: i64) -> Result<MemberError, MemberError> {
+        let row = sqlx::query("SELECT pay_password_locked_until FROM members WHERE member_id = $1")
             .bind(member_id)
-            .bind(limit);
-            self.db.execute(q).await?;
-            return Err(MemberError::PayPasswordLocked {
-                minutes: i64::try_from(self.config.pay_password_lock.as_secs() / 60).unwrap_or(0),
-            });
-        }
-        Err(MemberError::Verification(format!(
-            "wrong pay password ({} tries left)",
-            limit - failures
-        )))
+            .fetch_one(self.db.writer())
+            .await?;
+        let until: i64 = row.try_get("pay_password_locked_until")?;
+        Ok(MemberError::PayPasswordLocked {
+            minutes: crate::minutes(until.max(now + 1) - now),
+        })
     }
 
     /// Payments up to `limit` go without the pay password (0: every payment asks for it).

@@ -225,6 +225,15 @@ async fn five_wrong_pay_passwords_lock_it_even_when_guessed_in_parallel() {
     let e = env().await;
     let id = with_pay_password(&e).await;
     e.members.check_pay_password(&id, "135790").await.unwrap();
+    // The right password, many times at once (parallel payments): all pass.
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (m, id) = (e.members.clone(), id.clone());
+        set.spawn(async move { m.check_pay_password(&id, "135790").await });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap().unwrap();
+    }
     // Twenty guesses at once: no more than five are looked at, then it is locked.
     let mut set = tokio::task::JoinSet::new();
     for i in 0..20 {
