@@ -78,7 +78,10 @@ impl Members {
         let Some(stored) = row.try_get::<Option<String>, _>("pay_password_mac")? else {
             return Err(MemberError::InvalidState("no pay password is set".into()));
         };
-        let mac = self.pepper.mac("pay_password", &[member_id, pay_password]).await?;
+        let mac = self
+            .pepper
+            .mac("pay_password", &[member_id, pay_password])
+            .await?;
         let right = same(&mac, &stored);
         let lock_until = now + millis(self.config.pay_password_lock);
         let mut tx = self.db.begin().await?;

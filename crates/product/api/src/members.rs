@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::fields::{CurrencyCode, NonNegative};
+use crate::fields::{Amount, CurrencyCode, NonNegative};
 
 /// `POST /v1/members` and `POST /v1/members/login`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -215,4 +215,98 @@ pub struct CardObject {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CardList {
     pub cards: Vec<CardObject>,
+}
+
+/// One asset of the wallet (minor units; coins are whole).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AssetBalanceObject {
+    /// `CNY` (the balance) or `XPC` (the virtual coin).
+    pub asset: String,
+    pub available: i64,
+    /// Held for payments and withdrawals in flight.
+    pub pending: i64,
+}
+
+/// The member's credit line.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CreditObject {
+    pub currency: CurrencyCode,
+    pub limit: i64,
+    pub used: i64,
+    pub available: i64,
+}
+
+/// `GET /v1/members/me/balance`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MemberBalance {
+    pub balances: Vec<AssetBalanceObject>,
+    pub credit: CreditObject,
+}
+
+/// `POST /v1/members/me/top-ups`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopUp {
+    /// The member's own number of the request; the same number again is the same top-up.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub request_no: String,
+    pub amount: Amount,
+    pub currency: CurrencyCode,
+    /// A bound card of the member's.
+    pub card_id: String,
+}
+
+/// `POST /v1/members/me/transfers`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub request_no: String,
+    /// The phone the receiving member registered with.
+    pub to_phone: String,
+    pub amount: Amount,
+    pub currency: CurrencyCode,
+    /// Required unless the amount is within the password-free limit.
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{6}$")]
+    #[serde(default)]
+    pub pay_password: Option<SecretText>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FundKindName {
+    TopUp,
+    Transfer,
+    Withdrawal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FundStatusName {
+    Processing,
+    Succeeded,
+    Failed,
+}
+
+/// A top-up, transfer or withdrawal.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FundOrderObject {
+    pub id: String,
+    pub kind: FundKindName,
+    pub request_no: String,
+    pub amount: i64,
+    pub currency: CurrencyCode,
+    pub status: FundStatusName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_id: Option<String>,
+    /// The receiving member of a transfer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_member_id: Option<String>,
+    /// Why it failed (the bank's code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_message: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
 }

@@ -27,6 +27,7 @@ pub mod service;
 pub mod signing;
 mod tls;
 pub mod views;
+pub mod wallet_api;
 
 pub use server::ConnectionLimits;
 
@@ -107,6 +108,7 @@ pub struct Gateway {
     pub merchants: Merchants,
     pub members: paycore_member::Members,
     pub cards: paycore_card::Cards,
+    pub funds: paycore_fund::Funds,
     pub platform: Arc<PlatformKeys>,
     pub nonces: NonceStore,
     pub rate_limits: RateLimits,
@@ -173,6 +175,9 @@ fn members_router(app: AppState) -> Router<AppState> {
             "/v1/members/me/cards/{card_id}/confirm",
             post(card_api::confirm_card),
         )
+        .route("/v1/members/me/balance", get(wallet_api::balance))
+        .route("/v1/members/me/top-ups", post(wallet_api::top_up))
+        .route("/v1/members/me/transfers", post(wallet_api::transfer))
         .layer(from_fn_with_state(app.clone(), member_api::authenticate));
     Router::new()
         .route("/v1/members", post(member_api::register))

@@ -40,7 +40,7 @@ use paycore_store::Db;
 
 /// Every subsystem's tables, in the order their migrations run: each after the ones it
 /// depends on.
-pub const SCHEMA: [&Schema; 12] = [
+pub const SCHEMA: [&Schema; 13] = [
     &paycore_store::migrate::SCHEMA,
     &paycore_ledger::SCHEMA,
     &paycore_channels::SCHEMA,
@@ -48,6 +48,7 @@ pub const SCHEMA: [&Schema; 12] = [
     &paycore_merchant::SCHEMA,
     &paycore_member::SCHEMA,
     &paycore_card::SCHEMA,
+    &paycore_fund::SCHEMA,
     &paycore_notify::SCHEMA,
     &paycore_acquiring::SCHEMA,
     &paycore_reports::SCHEMA,
@@ -194,8 +195,18 @@ impl Platform {
             self.ids.clone(),
             self.vault.clone(),
             self.clock.clone(),
-            bank,
+            bank.clone(),
         );
+        let funds = paycore_fund::Funds::new(paycore_fund::Parts {
+            db: self.db.clone(),
+            ids: self.ids.clone(),
+            clock: self.clock.clone(),
+            ledger: self.ledger.clone(),
+            members: self.members.clone(),
+            cards: cards.clone(),
+            bank,
+            platform_base_url: base_url.trim_end_matches('/').to_string(),
+        });
         let acquiring = Acquiring::new(paycore_acquiring::Parts {
             db: self.db.clone(),
             clock: self.clock.clone(),
@@ -233,6 +244,7 @@ impl Platform {
             merchants: self.merchants.clone(),
             members: self.members.clone(),
             cards,
+            funds,
             acquiring,
             notifier,
             channel_router: self.channel_router.clone(),
@@ -296,9 +308,9 @@ impl Platform {
     }
 }
 
-/// The background work of a serving node: gateway upkeep, merchant notifications, the
-/// acquiring jobs (query-back, expiry, automatic refunds), the outbox subscribers, and the
-/// ledger's hot-account summarizer and hold expiry. All stop when `shutdown` fires.
+/// The background work of a serving node: gateway upkeep, merchant notifications, top-up
+/// query-back, the acquiring jobs (query-back, expiry, automatic refunds), the outbox
+/// subscribers, and the ledger's hot-account summarizer and hold expiry. All stop when `shutdown` fires.
 pub fn spawn_workers(
     state: &AppState,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -321,7 +333,21 @@ pub fn spawn_workers(
     let bus_stop = stopped(shutdown.clone());
     let ledger = state.acquiring.ledger().clone();
     let mut ledger_stop = shutdown.clone();
+    let funds = state.funds.clone();
+    let mut funds_stop = shutdown.clone();
     vec![
+        // Top-ups whose result the bank did not give: asked again until it is known.
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = funds.query_back(10_000).await {
+                    tracing::warn!(target: "detail", error = %e, "top-up query-back failed");
+                }
+                tokio::select! {
+                    _ = funds_stop.wait_for(|s| *s) => return,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                }
+            }
+        }),
         // Hot accounts' buffered flows into their balances, and holds past their time released.
         tokio::spawn(async move {
             let every = std::time::Duration::from_millis(ledger.config().summary_interval_ms);

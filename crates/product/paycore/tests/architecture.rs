@@ -22,6 +22,8 @@ const SIBLINGS: &[(&str, &str)] = &[
     ("paycore-acquiring", "paycore-product"),
     ("paycore-acquiring", "paycore-merchant"),
     ("paycore-acquiring", "paycore-notify"),
+    ("paycore-fund", "paycore-member"),
+    ("paycore-fund", "paycore-card"),
     ("paycore-gateway", "paycore-api"),
     ("paycore", "paycore-api"),
     ("paycore", "paycore-gateway"),

@@ -154,6 +154,7 @@ biz_types! {
     Completion = 24,
     Agreement = 25,
     Payout = 26,
+    Fund = 27,
     Voucher = 30,
     Account = 31,
     Hold = 32,
@@ -612,7 +613,7 @@ mod tests {
 
     #[test]
     fn biz_codes_are_stable_two_digit_and_unique() {
-        assert_eq!(BizType::all().len(), 22);
+        assert_eq!(BizType::all().len(), 23);
         let mut seen = HashSet::new();
         for &b in BizType::all() {
             assert!(b.code() >= 10 && b.code() < 100, "{b:?}");

@@ -1,0 +1,133 @@
+//! The member's wallet: balances, top-ups from a bound card, transfers to other members.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use paycore_api::fields::{rfc3339, CurrencyCode};
+use paycore_api::members::{
+    AssetBalanceObject, CreditObject, FundKindName, FundOrderObject, FundStatusName, MemberBalance,
+    TopUp, Transfer,
+};
+use paycore_api::ErrorCode;
+use paycore_fund::{FundError, FundKind, FundOrder, FundStatus, TransferRequest};
+use paycore_kernel::{Currency, Money};
+use paycore_member::MemberSession;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::JsonBody;
+use crate::AppState;
+
+fn view(o: &FundOrder) -> FundOrderObject {
+    FundOrderObject {
+        id: o.order_id.clone(),
+        kind: match o.kind {
+            FundKind::TopUp => FundKindName::TopUp,
+            FundKind::Transfer => FundKindName::Transfer,
+            FundKind::Withdrawal => FundKindName::Withdrawal,
+        },
+        request_no: o.request_no.clone(),
+        amount: o.amount.minor(),
+        currency: CurrencyCode(o.amount.currency()),
+        status: match o.status {
+            FundStatus::Processing => FundStatusName::Processing,
+            FundStatus::Succeeded => FundStatusName::Succeeded,
+            FundStatus::Failed => FundStatusName::Failed,
+        },
+        card_id: o.card_id.clone(),
+        to_member_id: o.payee_id.clone(),
+        fail_code: o.fail_code.clone(),
+        fail_message: o.fail_message.clone(),
+        created_at: rfc3339(o.created_at),
+        updated_at: rfc3339(o.updated_at),
+    }
+}
+
+fn created(is_new: bool, o: &FundOrder) -> (StatusCode, Json<FundOrderObject>) {
+    let status = if is_new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(view(o)))
+}
+
+/// The wallet's balances: CNY and coins (XPC), and the credit line.
+#[utoipa::path(get, path = "/v1/members/me/balance", tag = "members",
+    responses((status = 200, body = MemberBalance)), security(("member_token" = [])))]
+pub async fn balance(
+    State(app): State<AppState>,
+    Extension(s): Extension<MemberSession>,
+) -> ApiResult<Json<MemberBalance>> {
+    let w = app.funds.wallet(&s.member_id).await?;
+    let asset = |code: &str, b: &paycore_fund::AssetBalance| AssetBalanceObject {
+        asset: code.into(),
+        available: b.available.minor(),
+        pending: b.pending.minor(),
+    };
+    Ok(Json(MemberBalance {
+        balances: vec![asset("CNY", &w.balance), asset("XPC", &w.coins)],
+        // No credit line is granted yet (credit lines come with the credit instrument).
+        credit: CreditObject {
+            currency: CurrencyCode(Currency::CNY),
+            limit: 0,
+            used: 0,
+            available: 0,
+        },
+    }))
+}
+
+/// Top up the wallet from a bound card.
+#[utoipa::path(post, path = "/v1/members/me/top-ups", tag = "members", request_body = TopUp,
+    responses((status = 201, body = FundOrderObject),
+              (status = 200, description = "the same request_no again: the same top-up", body = FundOrderObject)),
+    security(("member_token" = [])))]
+pub async fn top_up(
+    State(app): State<AppState>,
+    Extension(s): Extension<MemberSession>,
+    JsonBody(req): JsonBody<TopUp>,
+) -> ApiResult<(StatusCode, Json<FundOrderObject>)> {
+    let amount = Money::from_minor(req.amount.0, req.currency.0);
+    let (o, is_new) = app
+        .funds
+        .top_up(&s.member_id, &req.request_no, amount, &req.card_id)
+        .await?;
+    Ok(created(is_new, &o))
+}
+
+/// Transfer to another member, by the phone they registered with.
+#[utoipa::path(post, path = "/v1/members/me/transfers", tag = "members", request_body = Transfer,
+    responses((status = 201, body = FundOrderObject),
+              (status = 200, description = "the same request_no again: the same transfer", body = FundOrderObject)),
+    security(("member_token" = [])))]
+pub async fn transfer(
+    State(app): State<AppState>,
+    Extension(s): Extension<MemberSession>,
+    JsonBody(req): JsonBody<Transfer>,
+) -> ApiResult<(StatusCode, Json<FundOrderObject>)> {
+    let t = TransferRequest {
+        request_no: req.request_no,
+        to_phone: req.to_phone,
+        amount: Money::from_minor(req.amount.0, req.currency.0),
+        pay_password: req.pay_password.map(|p| p.0.into_inner()),
+    };
+    let (o, is_new) = app.funds.transfer(&s.member_id, t).await?;
+    Ok(created(is_new, &o))
+}
+
+impl From<FundError> for ApiError {
+    fn from(e: FundError) -> Self {
+        let message = e.to_string();
+        let code = match e {
+            FundError::Member(m) => return m.into(),
+            FundError::Card(c) => return c.into(),
+            FundError::Invalid(_) | FundError::Money(_) => ErrorCode::InvalidRequest,
+            FundError::NotFound => return ApiError::not_found(),
+            FundError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
+            FundError::InsufficientBalance => ErrorCode::InsufficientBalance,
+            FundError::InvalidState(_) => ErrorCode::InvalidState,
+            FundError::Unavailable(_) => ErrorCode::ChannelUnavailable,
+            other => return ApiError::internal(&other),
+        };
+        ApiError::new(code, message)
+    }
+}
