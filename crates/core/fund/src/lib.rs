@@ -1,16 +1,18 @@
 //! Fund products (资金产品, S4) and the member's wallet (P8): top-up from a bound card,
-//! member-to-member transfer, and the wallet's balances. Each is an order with its state
+//! member-to-member transfer, withdrawal to a bound card, and the wallet's balances. Each is an order with its state
 //! machine, idempotent by the member's `request_no`; the money moves only in the ledger, by the
-//! posting rules `TOPUP` and `TRANSFER`, in the same transaction as the order's state.
+//! posting rules `TOPUP`, `TRANSFER` and `WITHDRAW_*`, in the same transaction as the order's state.
 
 mod model;
 mod topup;
 mod transfer;
 mod wallet;
+mod withdraw;
 
 pub use model::{FundEvent, FundKind, FundOrder, FundStatus};
 pub use transfer::TransferRequest;
 pub use wallet::{AssetBalance, WalletBalance};
+pub use withdraw::WithdrawRequest;
 
 use std::sync::Arc;
 

@@ -22,7 +22,9 @@ enum Settle {
 }
 
 impl Funds {
-    fn bank(&self) -> Result<&std::sync::Arc<dyn paycore_channels::Connector>, FundError> {
+    pub(crate) fn bank(
+        &self,
+    ) -> Result<&std::sync::Arc<dyn paycore_channels::Connector>, FundError> {
         self.0
             .bank
             .as_ref()
@@ -245,9 +247,14 @@ impl Funds {
         Ok(())
     }
 
-    /// Asks the bank about top-ups still processing after `older_than_ms`, and settles those
-    /// it knows. Returns how many were settled.
+    /// Asks the bank about top-ups and withdrawals still processing after `older_than_ms`, and
+    /// settles those it knows. Returns how many were settled.
     pub async fn query_back(&self, older_than_ms: i64) -> Result<usize, FundError> {
+        let top_ups = self.query_back_top_ups(older_than_ms).await?;
+        Ok(top_ups + self.query_back_withdrawals(older_than_ms).await?)
+    }
+
+    async fn query_back_top_ups(&self, older_than_ms: i64) -> Result<usize, FundError> {
         let rows = sqlx::query(
             "SELECT order_id, member_id, amount, currency, channel, attempt_id FROM fund_orders
              WHERE status = $1 AND kind = $2 AND updated_at < $3 ORDER BY id LIMIT 100",

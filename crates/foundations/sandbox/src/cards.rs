@@ -1,6 +1,7 @@
 //! The sandbox quick-pay bank's card agreements (快捷协议), both sides: the bank signs a card
-//! with a code it texts to the card's phone and is paid by the agreement number afterwards; the
-//! platform's connector asks for that in the bank's wire format.
+//! with a code it texts to the card's phone and is paid (and pays out, [`super::payouts`]) by
+//! the agreement number afterwards; the platform's connector asks for that in the bank's wire
+//! format.
 //!
 //! The bank's rules, to script with: a number that fails Luhn is refused (`CARD_INVALID`), a
 //! card whose last four digits are `0002` is not supported (`CARD_NOT_SUPPORTED`), an expiry in
@@ -15,7 +16,7 @@ use super::wire::Fields;
 use super::SandboxState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SignState {
+pub(crate) enum SignState {
     Pending,
     Signed,
     Unsigned,
@@ -24,7 +25,7 @@ enum SignState {
 paycore_kernel::named!(SignState { Pending => "pending", Signed => "signed",
     Unsigned => "unsigned", Failed => "failed" });
 
-fn answer(code: &str, message: &str) -> Fields {
+pub(crate) fn answer(code: &str, message: &str) -> Fields {
     let mut f = Fields::new();
     f.insert("code".into(), code.into());
     f.insert("message".into(), message.into());

@@ -589,6 +589,27 @@ impl Connector for SandboxConnector {
         }
     }
 
+    async fn payout(&self, req: &PayoutRequest) -> Result<PayOutcome, ChannelError> {
+        if self.kind != Kind::QuickPay {
+            return Err(ChannelError::InvalidRequest(format!(
+                "{} makes no payouts",
+                self.kind.code()
+            )));
+        }
+        match self
+            .call("payout", super::payouts::payout_fields(req))
+            .await
+        {
+            Ok(f) => Ok(super::payouts::payout_outcome(req, &f)),
+            Err(e) if e.certainly_not_processed() => Ok(PayOutcome::Failed {
+                code: CHANNEL_UNAVAILABLE.into(),
+                message: e.reason(),
+                safe_to_retry_elsewhere: true,
+            }),
+            Err(e) => Ok(PayOutcome::Unknown { reason: e.reason() }),
+        }
+    }
+
     async fn unsign_agreement(&self, req: &AgreementUnsignRequest) -> Result<(), ChannelError> {
         let mut f = Fields::new();
         f.insert("agreement_no".into(), req.agreement_no.clone());

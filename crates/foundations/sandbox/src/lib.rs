@@ -20,6 +20,7 @@ pub mod identity;
 pub mod kind;
 pub mod notifier;
 mod pages;
+mod payouts;
 mod routing;
 pub mod server;
 pub mod settlement;
@@ -74,6 +75,11 @@ pub const SCHEMA: Schema = Schema {
             version: 3,
             name: "card agreements",
             sql: include_str!("../migrations/0003_card_agreements.sql"),
+        },
+        Migration {
+            version: 4,
+            name: "payouts",
+            sql: include_str!("../migrations/0004_payouts.sql"),
         },
     ],
 };

@@ -27,7 +27,7 @@ use super::behaviour::Behaviour;
 use super::books::{self, NewOrder, Order, OrderEvent, OrderState, RefundRefusal, SandboxError};
 use super::kind::Kind;
 use super::wire::{self, Fields};
-use super::{cards, controls, notifier, pages, SandboxState};
+use super::{cards, controls, notifier, pages, payouts, SandboxState};
 
 /// The sandbox's routes. Also starts the notification sender on the current runtime.
 pub fn sandbox_router(state: SandboxState) -> Router {
@@ -163,7 +163,7 @@ fn signed_response(kind: Kind, fields: &Fields, keys: &wire::ChannelKeys) -> Res
 /// A channel's own API, in its wire format (form, XML or JSON, signed with the channel's key).
 #[utoipa::path(post, path = "/sandbox/api/{slug}/{op}", tag = "sandbox",
     params(("slug" = String, Path, description = "netbank, alipay, wechat, carrier or quickpay"),
-           ("op" = String, Path, description = "pay, query, refund, refund-query, cancel, balance (and sign, unsign for quickpay)")),
+           ("op" = String, Path, description = "pay, query, refund, refund-query, cancel, balance (and sign, unsign, payout for quickpay)")),
     request_body(content = String, description = "the channel's signed request in its wire format"),
     responses((status = 200, description = "the channel's signed answer in its wire format", body = String)),
     operation_id = "sandbox_channel_api")]
@@ -220,6 +220,15 @@ async fn api_inner(
             (cards::sign(st, keys.shared.expose(), &fields).await?, false)
         }
         "unsign" if kind == Kind::QuickPay => (cards::unsign(st, &fields).await?, false),
+        "payout" if kind == Kind::QuickPay => {
+            let declined = st
+                .counters()
+                .hit(kind.code(), "decline", behaviour.decline_rate);
+            let unknown = st
+                .counters()
+                .hit(kind.code(), "unknown", behaviour.unknown_rate);
+            (payouts::payout(st, &fields, declined).await?, unknown)
+        }
         other => return Err(Fail::NotFound(format!("no operation {other}"))),
     };
     if hold {

@@ -310,3 +310,17 @@ pub struct FundOrderObject {
     pub created_at: String,
     pub updated_at: String,
 }
+
+/// `POST /v1/members/me/withdrawals`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Withdraw {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub request_no: String,
+    /// A bound card of the member's: the money goes there.
+    pub card_id: String,
+    pub amount: Amount,
+    pub currency: CurrencyCode,
+    #[schema(value_type = String, pattern = "^[0-9]{6}$")]
+    pub pay_password: SecretText,
+}

@@ -178,6 +178,7 @@ fn members_router(app: AppState) -> Router<AppState> {
         .route("/v1/members/me/balance", get(wallet_api::balance))
         .route("/v1/members/me/top-ups", post(wallet_api::top_up))
         .route("/v1/members/me/transfers", post(wallet_api::transfer))
+        .route("/v1/members/me/withdrawals", post(wallet_api::withdraw))
         .layer(from_fn_with_state(app.clone(), member_api::authenticate));
     Router::new()
         .route("/v1/members", post(member_api::register))

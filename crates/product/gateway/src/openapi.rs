@@ -116,6 +116,19 @@ fn member_errors(operation: &str) -> Option<Answers> {
                 ChannelUnavailable,
             ],
         ),
+        "withdraw" => (
+            MEMBER,
+            &[
+                InvalidRequest,
+                Forbidden,
+                NotFound,
+                IdempotencyConflict,
+                InvalidState,
+                InsufficientBalance,
+                VerificationFailed,
+                ChannelUnavailable,
+            ],
+        ),
         "transfer" => (
             MEMBER,
             &[
@@ -275,6 +288,7 @@ impl utoipa::Modify for Security {
         crate::wallet_api::balance,
         crate::wallet_api::top_up,
         crate::wallet_api::transfer,
+        crate::wallet_api::withdraw,
         crate::payment_api::create_payment,
         crate::payment_api::get_payment,
         crate::payment_api::find_payment,

@@ -1,4 +1,5 @@
-//! The member's wallet: balances, top-ups from a bound card, transfers to other members.
+//! The member's wallet: balances, top-ups from a bound card, transfers to other members,
+//! withdrawals to a bound card.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,10 +7,10 @@ use axum::{Extension, Json};
 use paycore_api::fields::{rfc3339, CurrencyCode};
 use paycore_api::members::{
     AssetBalanceObject, CreditObject, FundKindName, FundOrderObject, FundStatusName, MemberBalance,
-    TopUp, Transfer,
+    TopUp, Transfer, Withdraw,
 };
 use paycore_api::ErrorCode;
-use paycore_fund::{FundError, FundKind, FundOrder, FundStatus, TransferRequest};
+use paycore_fund::{FundError, FundKind, FundOrder, FundStatus, TransferRequest, WithdrawRequest};
 use paycore_kernel::{Currency, Money};
 use paycore_member::MemberSession;
 
@@ -111,6 +112,26 @@ pub async fn transfer(
         pay_password: req.pay_password.map(|p| p.0.into_inner()),
     };
     let (o, is_new) = app.funds.transfer(&s.member_id, t).await?;
+    Ok(created(is_new, &o))
+}
+
+/// Withdraw to a bound card: `processing`, then `succeeded`, or `failed` with the amount back.
+#[utoipa::path(post, path = "/v1/members/me/withdrawals", tag = "members", request_body = Withdraw,
+    responses((status = 201, body = FundOrderObject),
+              (status = 200, description = "the same request_no again: the same withdrawal", body = FundOrderObject)),
+    security(("member_token" = [])))]
+pub async fn withdraw(
+    State(app): State<AppState>,
+    Extension(s): Extension<MemberSession>,
+    JsonBody(req): JsonBody<Withdraw>,
+) -> ApiResult<(StatusCode, Json<FundOrderObject>)> {
+    let w = WithdrawRequest {
+        request_no: req.request_no,
+        card_id: req.card_id,
+        amount: Money::from_minor(req.amount.0, req.currency.0),
+        pay_password: req.pay_password.0.into_inner(),
+    };
+    let (o, is_new) = app.funds.withdraw(&s.member_id, w).await?;
     Ok(created(is_new, &o))
 }
 

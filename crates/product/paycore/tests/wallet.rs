@@ -296,3 +296,116 @@ async fn a_top_up_the_bank_answered_late_is_queried_back() {
     assert_eq!(again["status"], "succeeded", "{again}");
     assert_eq!(cny(&s, &alice).await, (2500, 0));
 }
+
+/// A withdrawal holds the amount at once, the bank pays the card, the hold becomes the
+/// withdrawal's vouchers; a declined payout gives the amount back; parallel withdrawals
+/// cannot overdraw.
+#[tokio::test]
+async fn withdrawals_hold_then_pay_or_give_back() {
+    let s = TestServer::start().await.unwrap();
+    let alice = member(&s, "13900000006").await;
+    let card_id = card(&s, &alice).await;
+    let top = json!({"request_no": "T-1", "amount": 10000, "currency": "CNY", "card_id": card_id});
+    call(
+        &s,
+        "POST",
+        "/v1/members/me/top-ups",
+        Some(&alice),
+        Some(top),
+    )
+    .await;
+    let w = |no: &str, amount: i64, pw: &str| json!({"request_no": no, "card_id": card_id, "amount": amount, "currency": "CNY", "pay_password": pw});
+    let (st, b) = call(
+        &s,
+        "POST",
+        "/v1/members/me/withdrawals",
+        Some(&alice),
+        Some(w("W-1", 4000, "246802")),
+    )
+    .await;
+    assert_eq!((st, code(&b)), (422, "VERIFICATION_FAILED"), "{b}");
+    let (st, o) = call(
+        &s,
+        "POST",
+        "/v1/members/me/withdrawals",
+        Some(&alice),
+        Some(w("W-1", 4000, "135790")),
+    )
+    .await;
+    assert_eq!((st, o["status"].as_str()), (201, Some("succeeded")), "{o}");
+    assert_eq!(cny(&s, &alice).await, (6000, 0));
+    let (st, b) = call(
+        &s,
+        "POST",
+        "/v1/members/me/withdrawals",
+        Some(&alice),
+        Some(w("W-2", 6001, "135790")),
+    )
+    .await;
+    assert_eq!((st, code(&b)), (422, "INSUFFICIENT_BALANCE"), "{b}");
+    // The bank declines: failed, the amount back in the wallet.
+    let decline = json!({"decline_rate": 1.0});
+    call(
+        &s,
+        "PUT",
+        "/sandbox/channels/sandbox-quickpay/behaviour",
+        None,
+        Some(decline),
+    )
+    .await;
+    let (st, o) = call(
+        &s,
+        "POST",
+        "/v1/members/me/withdrawals",
+        Some(&alice),
+        Some(w("W-3", 1000, "135790")),
+    )
+    .await;
+    assert_eq!(
+        (st, o["status"].as_str(), o["fail_code"].as_str()),
+        (201, Some("failed"), Some("PAYOUT_DECLINED")),
+        "{o}"
+    );
+    assert_eq!(cny(&s, &alice).await, (6000, 0), "given back");
+    call(
+        &s,
+        "PUT",
+        "/sandbox/channels/sandbox-quickpay/behaviour",
+        None,
+        Some(json!({})),
+    )
+    .await;
+    // Five withdrawals of 20.00 at once from 60.00: three pass.
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..5 {
+        let (base, token, body) = (
+            s.base_url.clone(),
+            alice.clone(),
+            w(&format!("P-{i}"), 2000, "135790"),
+        );
+        set.spawn(async move {
+            http()
+                .post(format!("{base}/v1/members/me/withdrawals"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let mut ok = 0;
+    while let Some(st) = set.join_next().await {
+        match st.unwrap() {
+            201 => ok += 1,
+            422 => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(ok, 3);
+    assert_eq!(cny(&s, &alice).await, (0, 0));
+    let ledger = s.state.acquiring.ledger();
+    assert!(ledger.verify().await.unwrap().ok());
+    assert!(ledger.trial_balance(None).await.unwrap().balanced());
+}
