@@ -3,6 +3,7 @@
 //! generated document (`GET /openapi.json`) describes every body field by field. The merchant
 //! contract in prose is `docs/merchant-api.md`.
 
+pub mod agreements;
 pub mod backoffice;
 pub mod error;
 pub mod fields;

@@ -9,6 +9,7 @@
 //! them. Every refusal is the API's JSON error ([`error`], [`extract`]).
 
 pub mod admin;
+pub mod agreement_api;
 pub mod auth;
 pub mod callbacks;
 pub mod card_api;
@@ -109,6 +110,7 @@ pub struct Gateway {
     pub members: paycore_member::Members,
     pub cards: paycore_card::Cards,
     pub funds: paycore_fund::Funds,
+    pub agreements: paycore_agreement::Agreements,
     pub platform: Arc<PlatformKeys>,
     pub nonces: NonceStore,
     pub rate_limits: RateLimits,
@@ -199,6 +201,19 @@ pub fn router(app: AppState) -> Router {
             post(payment_api::create_payment).get(payment_api::find_payment),
         )
         .route("/v1/payments/{id}", get(payment_api::get_payment))
+        .route(
+            "/v1/agreements",
+            post(agreement_api::create_agreement).get(agreement_api::find_agreement),
+        )
+        .route("/v1/agreements/{id}", get(agreement_api::get_agreement))
+        .route(
+            "/v1/agreements/{id}/confirm",
+            post(agreement_api::confirm_agreement),
+        )
+        .route(
+            "/v1/agreements/{id}/terminate",
+            post(agreement_api::terminate_agreement),
+        )
         .route("/v1/payments/{id}/close", post(payment_api::close_payment))
         .route(
             "/v1/payments/{id}/cancel",

@@ -172,6 +172,30 @@ fn platform_errors(operation: &str) -> Answers {
                 ChannelUnavailable,
             ],
         ),
+        "create_agreement" => (
+            SIGNED,
+            &[
+                InvalidRequest,
+                UnsupportedMediaType,
+                ProductNotEnabled,
+                IdempotencyConflict,
+                InvalidState,
+                NotFound,
+                ChannelUnavailable,
+            ],
+        ),
+        "confirm_agreement" => (
+            SIGNED,
+            &[
+                InvalidRequest,
+                UnsupportedMediaType,
+                NotFound,
+                InvalidState,
+                VerificationFailed,
+            ],
+        ),
+        "terminate_agreement" => (SIGNED, &[InvalidRequest, NotFound, InvalidState]),
+        "get_agreement" | "find_agreement" => (SIGNED, &[InvalidRequest, NotFound]),
         "get_payment" | "find_payment" | "get_refund" | "find_refund" => {
             (SIGNED, &[InvalidRequest, NotFound])
         }
@@ -291,6 +315,11 @@ impl utoipa::Modify for Security {
         crate::wallet_api::withdraw,
         crate::payment_api::create_payment,
         crate::payment_api::get_payment,
+        crate::agreement_api::create_agreement,
+        crate::agreement_api::confirm_agreement,
+        crate::agreement_api::terminate_agreement,
+        crate::agreement_api::get_agreement,
+        crate::agreement_api::find_agreement,
         crate::payment_api::find_payment,
         crate::payment_api::close_payment,
         crate::payment_api::cancel_payment,

@@ -40,7 +40,7 @@ use paycore_store::Db;
 
 /// Every subsystem's tables, in the order their migrations run: each after the ones it
 /// depends on.
-pub const SCHEMA: [&Schema; 13] = [
+pub const SCHEMA: [&Schema; 14] = [
     &paycore_store::migrate::SCHEMA,
     &paycore_ledger::SCHEMA,
     &paycore_channels::SCHEMA,
@@ -49,6 +49,7 @@ pub const SCHEMA: [&Schema; 13] = [
     &paycore_member::SCHEMA,
     &paycore_card::SCHEMA,
     &paycore_fund::SCHEMA,
+    &paycore_agreement::SCHEMA,
     &paycore_notify::SCHEMA,
     &paycore_acquiring::SCHEMA,
     &paycore_reports::SCHEMA,
@@ -197,6 +198,14 @@ impl Platform {
             self.clock.clone(),
             bank.clone(),
         );
+        let agreements = paycore_agreement::Agreements::new(
+            self.db.clone(),
+            self.ids.clone(),
+            self.clock.clone(),
+            self.merchants.clone(),
+            self.members.clone(),
+            cards.clone(),
+        );
         let funds = paycore_fund::Funds::new(paycore_fund::Parts {
             db: self.db.clone(),
             ids: self.ids.clone(),
@@ -245,6 +254,7 @@ impl Platform {
             members: self.members.clone(),
             cards,
             funds,
+            agreements,
             acquiring,
             notifier,
             channel_router: self.channel_router.clone(),
