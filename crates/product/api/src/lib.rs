@@ -7,6 +7,7 @@ pub mod agreements;
 pub mod backoffice;
 pub mod error;
 pub mod fields;
+pub mod marketing;
 pub mod members;
 pub mod merchant;
 pub mod operators;

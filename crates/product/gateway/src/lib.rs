@@ -111,6 +111,7 @@ pub struct Gateway {
     pub cards: paycore_card::Cards,
     pub funds: paycore_fund::Funds,
     pub agreements: paycore_agreement::Agreements,
+    pub marketing: paycore_marketing::Marketing,
     pub platform: Arc<PlatformKeys>,
     pub nonces: NonceStore,
     pub rate_limits: RateLimits,
@@ -181,6 +182,7 @@ fn members_router(app: AppState) -> Router<AppState> {
         .route("/v1/members/me/top-ups", post(wallet_api::top_up))
         .route("/v1/members/me/transfers", post(wallet_api::transfer))
         .route("/v1/members/me/withdrawals", post(wallet_api::withdraw))
+        .route("/v1/members/me/coupons", get(wallet_api::coupons))
         .layer(from_fn_with_state(app.clone(), member_api::authenticate));
     Router::new()
         .route("/v1/members", post(member_api::register))

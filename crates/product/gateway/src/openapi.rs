@@ -104,7 +104,7 @@ fn member_errors(operation: &str) -> Option<Answers> {
                 ChannelUnavailable,
             ],
         ),
-        "list_cards" | "balance" => (MEMBER, &[]),
+        "list_cards" | "balance" | "coupons" => (MEMBER, &[]),
         "top_up" => (
             MEMBER,
             &[
@@ -233,6 +233,8 @@ fn platform_errors(operation: &str) -> Answers {
         ),
         "channel_return" => (&[MethodNotAllowed, Internal], &[InvalidRequest, NotFound]),
         "create_merchant" | "day_end" | "create_operator" => (OPERATOR_WRITE, &[InvalidState]),
+        "create_coupon_template" => (OPERATOR_WRITE, &[]),
+        "issue_coupon" => (OPERATOR_WRITE, &[NotFound]),
         "disable_operator" => (OPERATOR_WRITE, &[NotFound]),
         "rotate_operator" => (OPERATOR_WRITE, &[NotFound, InvalidState]),
         "list_operators" => (OPERATOR, &[]),
@@ -313,6 +315,9 @@ impl utoipa::Modify for Security {
         crate::wallet_api::top_up,
         crate::wallet_api::transfer,
         crate::wallet_api::withdraw,
+        crate::wallet_api::coupons,
+        crate::admin::marketing::create_coupon_template,
+        crate::admin::marketing::issue_coupon,
         crate::payment_api::create_payment,
         crate::payment_api::get_payment,
         crate::agreement_api::create_agreement,

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use paycore_api::fields::{rfc3339, CurrencyCode};
+use paycore_api::marketing::{CouponList, CouponObject, CouponStatusName};
 use paycore_api::members::{
     AssetBalanceObject, CreditObject, FundKindName, FundOrderObject, FundStatusName, MemberBalance,
     TopUp, Transfer, Withdraw,
@@ -133,6 +134,44 @@ pub async fn withdraw(
     };
     let (o, is_new) = app.funds.withdraw(&s.member_id, w).await?;
     Ok(created(is_new, &o))
+}
+
+/// A coupon as the member and operators see it.
+pub(crate) fn coupon_view(c: &paycore_marketing::Coupon) -> CouponObject {
+    use paycore_marketing::CouponStatus;
+    let t = &c.template;
+    CouponObject {
+        coupon_id: c.coupon_id.clone(),
+        template_id: t.template_id.clone(),
+        member_id: c.member_id.clone(),
+        kind: crate::admin::marketing::kind_name(t.kind),
+        value: t.value,
+        cap: t.cap,
+        threshold: t.threshold,
+        currency: CurrencyCode(t.currency),
+        merchant_id: t.merchant_id.clone(),
+        status: match c.status {
+            CouponStatus::Available => CouponStatusName::Available,
+            CouponStatus::Used => CouponStatusName::Used,
+            CouponStatus::Expired => CouponStatusName::Expired,
+        },
+        valid_from: rfc3339(c.valid_from),
+        valid_until: rfc3339(c.valid_until),
+        payment_id: c.payment_id.clone(),
+    }
+}
+
+/// The member's coupons, newest first, with their status.
+#[utoipa::path(get, path = "/v1/members/me/coupons", tag = "members",
+    responses((status = 200, body = CouponList)), security(("member_token" = [])))]
+pub async fn coupons(
+    State(app): State<AppState>,
+    Extension(s): Extension<MemberSession>,
+) -> ApiResult<Json<CouponList>> {
+    let list = app.marketing.coupons_of(&s.member_id).await?;
+    Ok(Json(CouponList {
+        coupons: list.iter().map(coupon_view).collect(),
+    }))
 }
 
 impl From<FundError> for ApiError {

@@ -11,6 +11,7 @@ pub mod member_services;
 pub mod merchant_cmd;
 pub mod mode;
 pub mod operator_cmd;
+pub mod payer;
 pub mod sandbox_cmd;
 pub mod serve;
 pub mod settings;
@@ -40,7 +41,7 @@ use paycore_store::Db;
 
 /// Every subsystem's tables, in the order their migrations run: each after the ones it
 /// depends on.
-pub const SCHEMA: [&Schema; 14] = [
+pub const SCHEMA: [&Schema; 15] = [
     &paycore_store::migrate::SCHEMA,
     &paycore_ledger::SCHEMA,
     &paycore_channels::SCHEMA,
@@ -50,6 +51,7 @@ pub const SCHEMA: [&Schema; 14] = [
     &paycore_card::SCHEMA,
     &paycore_fund::SCHEMA,
     &paycore_agreement::SCHEMA,
+    &paycore_marketing::SCHEMA,
     &paycore_notify::SCHEMA,
     &paycore_acquiring::SCHEMA,
     &paycore_reports::SCHEMA,
@@ -186,36 +188,7 @@ impl Platform {
                 .context("creating the first operator")?,
         };
         let (sandbox, connectors) = self.sandbox_connectors(base_url).await?;
-        // Cards are bound through the quick-pay bank (the sandbox's, in sandbox mode).
-        let bank = connectors
-            .iter()
-            .find(|c| c.code() == paycore_sandbox::codes::QUICKPAY)
-            .cloned();
-        let cards = paycore_card::Cards::new(
-            self.db.clone(),
-            self.ids.clone(),
-            self.vault.clone(),
-            self.clock.clone(),
-            bank.clone(),
-        );
-        let agreements = paycore_agreement::Agreements::new(
-            self.db.clone(),
-            self.ids.clone(),
-            self.clock.clone(),
-            self.merchants.clone(),
-            self.members.clone(),
-            cards.clone(),
-        );
-        let funds = paycore_fund::Funds::new(paycore_fund::Parts {
-            db: self.db.clone(),
-            ids: self.ids.clone(),
-            clock: self.clock.clone(),
-            ledger: self.ledger.clone(),
-            members: self.members.clone(),
-            cards: cards.clone(),
-            bank,
-            platform_base_url: base_url.trim_end_matches('/').to_string(),
-        });
+        let payer = self.payer_side(&connectors, base_url);
         let acquiring = Acquiring::new(paycore_acquiring::Parts {
             db: self.db.clone(),
             clock: self.clock.clone(),
@@ -252,9 +225,10 @@ impl Platform {
             db: self.db.clone(),
             merchants: self.merchants.clone(),
             members: self.members.clone(),
-            cards,
-            funds,
-            agreements,
+            cards: payer.cards,
+            funds: payer.funds,
+            agreements: payer.agreements,
+            marketing: payer.marketing,
             acquiring,
             notifier,
             channel_router: self.channel_router.clone(),
@@ -319,7 +293,7 @@ impl Platform {
 }
 
 /// The background work of a serving node: gateway upkeep, merchant notifications, top-up
-/// query-back, the acquiring jobs (query-back, expiry, automatic refunds), the outbox
+/// query-back, coupon expiry, the acquiring jobs (query-back, expiry, automatic refunds), the outbox
 /// subscribers, and the ledger's hot-account summarizer and hold expiry. All stop when `shutdown` fires.
 pub fn spawn_workers(
     state: &AppState,
@@ -345,7 +319,21 @@ pub fn spawn_workers(
     let mut ledger_stop = shutdown.clone();
     let funds = state.funds.clone();
     let mut funds_stop = shutdown.clone();
+    let marketing = state.marketing.clone();
+    let mut coupons_stop = shutdown.clone();
     vec![
+        // Coupons past their time expired.
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = marketing.expire_due().await {
+                    tracing::warn!(target: "detail", error = %e, "expiring coupons failed");
+                }
+                tokio::select! {
+                    _ = coupons_stop.wait_for(|s| *s) => return,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                }
+            }
+        }),
         // Top-ups whose result the bank did not give: asked again until it is known.
         tokio::spawn(async move {
             loop {

@@ -5,6 +5,7 @@
 pub mod channels;
 pub mod guard;
 pub mod ledger;
+pub mod marketing;
 pub mod merchants;
 pub mod operators;
 
@@ -45,6 +46,8 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/admin/v1/alerts", Read),
     ("GET", "/admin/v1/reports/daily", Read),
     ("POST", "/admin/v1/ledger/day-end", Finance),
+    ("POST", "/admin/v1/coupon-templates", Finance),
+    ("POST", "/admin/v1/coupons", Finance),
     ("GET", "/admin/v1/ledger/trial-balance", Read),
     ("GET", "/admin/v1/ledger/verify", Read),
     ("GET", "/admin/v1/ledger/accounts/{account_no}", Read),
@@ -116,6 +119,11 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/admin/v1/alerts", get(channels::alerts))
         .route("/admin/v1/reports/daily", get(channels::daily_report))
         .route("/admin/v1/ledger/day-end", post(ledger::day_end))
+        .route(
+            "/admin/v1/coupon-templates",
+            post(marketing::create_coupon_template),
+        )
+        .route("/admin/v1/coupons", post(marketing::issue_coupon))
         .route("/admin/v1/ledger/trial-balance", get(ledger::trial_balance))
         .route("/admin/v1/ledger/verify", get(ledger::verify))
         .route(
