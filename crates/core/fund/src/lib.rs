@@ -47,6 +47,8 @@ pub enum FundError {
     #[error("the wallet balance is not enough")]
     InsufficientBalance,
     #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
     InvalidState(String),
     #[error("{0}")]
     Unavailable(String),
@@ -64,6 +66,17 @@ pub enum FundError {
     Id(#[from] IdError),
     #[error(transparent)]
     Money(#[from] MoneyError),
+}
+
+impl From<paycore_quota::QuotaError> for FundError {
+    fn from(e: paycore_quota::QuotaError) -> Self {
+        match e {
+            paycore_quota::QuotaError::LimitExceeded(m) => FundError::LimitExceeded(m),
+            paycore_quota::QuotaError::Invalid(m) => FundError::Invalid(m),
+            paycore_quota::QuotaError::Store(s) => FundError::Store(s),
+            other => FundError::Corrupt(other.to_string()),
+        }
+    }
 }
 
 impl From<sqlx::Error> for FundError {
@@ -89,6 +102,8 @@ pub struct Parts {
     pub ledger: Ledger,
     pub members: Members,
     pub cards: Cards,
+    /// The limits fund products consume (member, card, and the product by its kind).
+    pub quotas: paycore_quota::Quotas,
     /// The bank that charges bound cards (none: top-ups are unavailable).
     pub bank: Option<Arc<dyn Connector>>,
     /// `{platform}/channels/{channel}/notify`, for the bank's notifications.

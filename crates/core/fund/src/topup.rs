@@ -7,6 +7,7 @@ use paycore_channels::{notify_url, PayOutcome, PayRequest, PayerInfo, QueryOutco
 use paycore_kernel::product::Product;
 use paycore_kernel::{BizId, BizType, Currency, Money};
 use paycore_ledger::{BusinessEvent, LedgerError, NewAccount};
+use paycore_quota::Scope;
 use paycore_store::state::Transition;
 use paycore_store::{Conn, Row, Value};
 
@@ -161,10 +162,17 @@ impl Funds {
             now.into(),
         ];
         let (key, actor) = (order_id.as_str().to_string(), member_id.to_string());
+        let (quotas, card) = (self.0.quotas.clone(), card_id.to_string());
         self.0
             .db
             .unit(move |c| {
                 Box::pin(async move {
+                    let limits = [
+                        (Scope::Member, actor.as_str()),
+                        (Scope::Card, card.as_str()),
+                        (Scope::Product, "TOP_UP"),
+                    ];
+                    quotas.consume_in(&mut *c, &key, &limits, amount).await?;
                     c.execute(
                         "INSERT INTO fund_orders (order_id, kind, member_id, request_no, amount,
                             currency, status, card_id, channel, attempt_id, created_at, updated_at)
@@ -215,6 +223,7 @@ impl Funds {
                     .db
                     .unit(move |c| {
                         Box::pin(async move {
+                            funds.0.quotas.release_in(&mut *c, &key).await?;
                             Transition::new(FundStatus::Processing, FundEvent::Fail, now)
                                 .by("bank")
                                 .reason(Some(&code))

@@ -3,6 +3,7 @@
 
 use paycore_kernel::{BizType, Currency, Money};
 use paycore_ledger::{BusinessEvent, LedgerError, PostError};
+use paycore_quota::Scope;
 use paycore_store::{Conn, Value};
 
 use crate::model::{FundKind, FundOrder, FundStatus};
@@ -122,6 +123,11 @@ impl Funds {
         )
         .party("payer", member_id)
         .party("payee", payee_id);
+        let limits = [(Scope::Member, member_id), (Scope::Product, "TRANSFER")];
+        self.0
+            .quotas
+            .consume_in(&mut *c, order_id, &limits, req.amount)
+            .await?;
         let posted = self.0.ledger.post_events_in(c, &[ev]).await?;
         match posted.into_iter().next() {
             Some(Ok(_)) => {}

@@ -10,6 +10,7 @@ use paycore_channels::PayOutcome;
 use paycore_kernel::{BizId, BizType, Currency, Money};
 use paycore_ledger::accounts::account_no;
 use paycore_ledger::{AccountRef, BusinessEvent, HoldRequest, LedgerError, NewAccount, PostError};
+use paycore_quota::Scope;
 use paycore_store::state::Transition;
 use paycore_store::{Conn, Row, Value};
 
@@ -146,6 +147,7 @@ impl Funds {
             p.attempt.as_str().into(),
             now.into(),
         ];
+        let (quotas, card) = (self.0.quotas.clone(), req.card_id.clone());
         let (ledger, key, actor) = (
             self.0.ledger.clone(),
             p.order_id.clone(),
@@ -155,6 +157,14 @@ impl Funds {
             .db
             .unit(move |c| {
                 Box::pin(async move {
+                    let limits = [
+                        (Scope::Member, actor.as_str()),
+                        (Scope::Card, card.as_str()),
+                        (Scope::Product, "WITHDRAWAL"),
+                    ];
+                    quotas
+                        .consume_in(&mut *c, &key, &limits, hold.amount)
+                        .await?;
                     match ledger.hold_in(&mut *c, &hold).await {
                         Ok(_) => {}
                         Err(LedgerError::Refused(PostError::Overdraft { .. })) => {
@@ -220,6 +230,7 @@ impl Funds {
                     }
                     let mut t = Transition::new(FundStatus::Processing, event, now).by("bank");
                     if let Some((code, message)) = &fail {
+                        funds.0.quotas.release_in(&mut *c, &key).await?;
                         t = t
                             .reason(Some(code))
                             .set("fail_code", code.as_str())

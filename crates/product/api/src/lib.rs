@@ -12,6 +12,7 @@ pub mod members;
 pub mod merchant;
 pub mod operators;
 pub mod payments;
+pub mod quota;
 pub mod service;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

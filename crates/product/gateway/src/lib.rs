@@ -112,6 +112,7 @@ pub struct Gateway {
     pub funds: paycore_fund::Funds,
     pub agreements: paycore_agreement::Agreements,
     pub marketing: paycore_marketing::Marketing,
+    pub quotas: paycore_quota::Quotas,
     pub platform: Arc<PlatformKeys>,
     pub nonces: NonceStore,
     pub rate_limits: RateLimits,

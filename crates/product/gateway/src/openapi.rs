@@ -108,6 +108,7 @@ fn member_errors(operation: &str) -> Option<Answers> {
         "top_up" => (
             MEMBER,
             &[
+                LimitExceeded,
                 InvalidRequest,
                 Forbidden,
                 NotFound,
@@ -119,6 +120,7 @@ fn member_errors(operation: &str) -> Option<Answers> {
         "withdraw" => (
             MEMBER,
             &[
+                LimitExceeded,
                 InvalidRequest,
                 Forbidden,
                 NotFound,
@@ -132,6 +134,7 @@ fn member_errors(operation: &str) -> Option<Answers> {
         "transfer" => (
             MEMBER,
             &[
+                LimitExceeded,
                 InvalidRequest,
                 Forbidden,
                 IdempotencyConflict,
@@ -235,6 +238,8 @@ fn platform_errors(operation: &str) -> Answers {
         "create_merchant" | "day_end" | "create_operator" => (OPERATOR_WRITE, &[InvalidState]),
         "create_coupon_template" => (OPERATOR_WRITE, &[]),
         "issue_coupon" => (OPERATOR_WRITE, &[NotFound]),
+        "set_quota" => (OPERATOR_WRITE, &[]),
+        "list_quotas" => (OPERATOR, &[]),
         "disable_operator" => (OPERATOR_WRITE, &[NotFound]),
         "rotate_operator" => (OPERATOR_WRITE, &[NotFound, InvalidState]),
         "list_operators" => (OPERATOR, &[]),
@@ -318,6 +323,8 @@ impl utoipa::Modify for Security {
         crate::wallet_api::coupons,
         crate::admin::marketing::create_coupon_template,
         crate::admin::marketing::issue_coupon,
+        crate::admin::quotas::set_quota,
+        crate::admin::quotas::list_quotas,
         crate::payment_api::create_payment,
         crate::payment_api::get_payment,
         crate::agreement_api::create_agreement,

@@ -184,6 +184,7 @@ impl From<FundError> for ApiError {
             FundError::NotFound => return ApiError::not_found(),
             FundError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
             FundError::InsufficientBalance => ErrorCode::InsufficientBalance,
+            FundError::LimitExceeded(_) => ErrorCode::LimitExceeded,
             FundError::InvalidState(_) => ErrorCode::InvalidState,
             FundError::Unavailable(_) => ErrorCode::ChannelUnavailable,
             other => return ApiError::internal(&other),

@@ -41,7 +41,7 @@ use paycore_store::Db;
 
 /// Every subsystem's tables, in the order their migrations run: each after the ones it
 /// depends on.
-pub const SCHEMA: [&Schema; 15] = [
+pub const SCHEMA: [&Schema; 16] = [
     &paycore_store::migrate::SCHEMA,
     &paycore_ledger::SCHEMA,
     &paycore_channels::SCHEMA,
@@ -52,6 +52,7 @@ pub const SCHEMA: [&Schema; 15] = [
     &paycore_fund::SCHEMA,
     &paycore_agreement::SCHEMA,
     &paycore_marketing::SCHEMA,
+    &paycore_quota::SCHEMA,
     &paycore_notify::SCHEMA,
     &paycore_acquiring::SCHEMA,
     &paycore_reports::SCHEMA,
@@ -229,6 +230,7 @@ impl Platform {
             funds: payer.funds,
             agreements: payer.agreements,
             marketing: payer.marketing,
+            quotas: payer.quotas,
             acquiring,
             notifier,
             channel_router: self.channel_router.clone(),

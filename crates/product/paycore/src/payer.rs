@@ -1,5 +1,5 @@
 //! The payer's side of a node, wired: the card vault, the wallet's fund products, agreements
-//! and coupons, over the platform's database and the quick-pay bank among the channels.
+//! coupons and limits, over the platform's database and the quick-pay bank among the channels.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ pub struct PayerSide {
     pub funds: paycore_fund::Funds,
     pub agreements: paycore_agreement::Agreements,
     pub marketing: paycore_marketing::Marketing,
+    pub quotas: paycore_quota::Quotas,
 }
 
 impl Platform {
@@ -40,6 +41,13 @@ impl Platform {
             self.members.clone(),
             cards.clone(),
         );
+        // Day, month and year limits count in China Standard Time.
+        let quotas = paycore_quota::Quotas::new(
+            self.db.clone(),
+            self.ids.clone(),
+            self.clock.clone(),
+            time::macros::offset!(+8),
+        );
         let funds = paycore_fund::Funds::new(paycore_fund::Parts {
             db: self.db.clone(),
             ids: self.ids.clone(),
@@ -47,6 +55,7 @@ impl Platform {
             ledger: self.ledger.clone(),
             members: self.members.clone(),
             cards: cards.clone(),
+            quotas: quotas.clone(),
             bank,
             platform_base_url: base_url.trim_end_matches('/').to_string(),
         });
@@ -60,6 +69,7 @@ impl Platform {
             funds,
             agreements,
             marketing,
+            quotas,
         }
     }
 }

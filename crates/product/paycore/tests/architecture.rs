@@ -24,6 +24,7 @@ const SIBLINGS: &[(&str, &str)] = &[
     ("paycore-acquiring", "paycore-notify"),
     ("paycore-fund", "paycore-member"),
     ("paycore-fund", "paycore-card"),
+    ("paycore-fund", "paycore-quota"),
     ("paycore-agreement", "paycore-merchant"),
     ("paycore-agreement", "paycore-member"),
     ("paycore-agreement", "paycore-card"),

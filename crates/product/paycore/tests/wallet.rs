@@ -409,3 +409,93 @@ async fn withdrawals_hold_then_pay_or_give_back() {
     assert!(ledger.verify().await.unwrap().ok());
     assert!(ledger.trial_balance(None).await.unwrap().balanced());
 }
+
+/// Limits set by operators bound the wallet's movements: a transfer past the member's daily
+/// limit is `LIMIT_EXCEEDED` and moves nothing; a declined withdrawal gives its share back.
+#[tokio::test]
+async fn the_members_limits_bound_transfers_and_withdrawals() {
+    let s = TestServer::start().await.unwrap();
+    let alice = member(&s, "13900000007").await;
+    member(&s, "13900000008").await;
+    let card_id = card(&s, &alice).await;
+    let top = json!({"request_no": "T-1", "amount": 20000, "currency": "CNY", "card_id": card_id});
+    call(
+        &s,
+        "POST",
+        "/v1/members/me/top-ups",
+        Some(&alice),
+        Some(top),
+    )
+    .await;
+    let (_, me) = call(&s, "GET", "/v1/members/me", Some(&alice), None).await;
+    let member_id = me["member_id"].as_str().unwrap();
+    let limit = json!({"scope": "MEMBER", "subject": member_id, "period": "DAY", "amount": 5000, "currency": "CNY"});
+    let (st, q) = common::admin(&s, "POST", "/admin/v1/quotas", Some(limit)).await;
+    assert_eq!(st, 200, "{q}");
+    let t = |no: &str, amount: i64| json!({"request_no": no, "to_phone": "13900000008", "amount": amount, "currency": "CNY", "pay_password": "135790"});
+    let (st, _) = call(
+        &s,
+        "POST",
+        "/v1/members/me/transfers",
+        Some(&alice),
+        Some(t("X-1", 3000)),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, b) = call(
+        &s,
+        "POST",
+        "/v1/members/me/transfers",
+        Some(&alice),
+        Some(t("X-2", 3000)),
+    )
+    .await;
+    assert_eq!((st, code(&b)), (422, "LIMIT_EXCEEDED"), "{b}");
+    assert_eq!(
+        cny(&s, &alice).await,
+        (17000, 0),
+        "nothing moved past the limit"
+    );
+    // A declined withdrawal releases the limit it took.
+    call(
+        &s,
+        "PUT",
+        "/sandbox/channels/sandbox-quickpay/behaviour",
+        None,
+        Some(json!({"decline_rate": 1.0})),
+    )
+    .await;
+    let w = |no: &str, amount: i64| json!({"request_no": no, "card_id": card_id, "amount": amount, "currency": "CNY", "pay_password": "135790"});
+    let (_, o) = call(
+        &s,
+        "POST",
+        "/v1/members/me/withdrawals",
+        Some(&alice),
+        Some(w("W-1", 2000)),
+    )
+    .await;
+    assert_eq!(o["status"], "failed", "{o}");
+    call(
+        &s,
+        "PUT",
+        "/sandbox/channels/sandbox-quickpay/behaviour",
+        None,
+        Some(json!({})),
+    )
+    .await;
+    let (st, o) = call(
+        &s,
+        "POST",
+        "/v1/members/me/withdrawals",
+        Some(&alice),
+        Some(w("W-2", 2000)),
+    )
+    .await;
+    assert_eq!(
+        (st, o["status"].as_str()),
+        (201, Some("succeeded")),
+        "the declined one gave its 20.00 back: {o}"
+    );
+    let (_, list) = common::admin(&s, "GET", "/admin/v1/quotas", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}

@@ -156,6 +156,7 @@ biz_types! {
     Payout = 26,
     Fund = 27,
     Coupon = 28,
+    Quota = 29,
     Voucher = 30,
     Account = 31,
     Hold = 32,
@@ -614,7 +615,7 @@ mod tests {
 
     #[test]
     fn biz_codes_are_stable_two_digit_and_unique() {
-        assert_eq!(BizType::all().len(), 24);
+        assert_eq!(BizType::all().len(), 25);
         let mut seen = HashSet::new();
         for &b in BizType::all() {
             assert!(b.code() >= 10 && b.code() < 100, "{b:?}");

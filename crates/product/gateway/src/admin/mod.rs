@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod marketing;
 pub mod merchants;
 pub mod operators;
+pub mod quotas;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -48,6 +49,8 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("POST", "/admin/v1/ledger/day-end", Finance),
     ("POST", "/admin/v1/coupon-templates", Finance),
     ("POST", "/admin/v1/coupons", Finance),
+    ("POST", "/admin/v1/quotas", Operate),
+    ("GET", "/admin/v1/quotas", Read),
     ("GET", "/admin/v1/ledger/trial-balance", Read),
     ("GET", "/admin/v1/ledger/verify", Read),
     ("GET", "/admin/v1/ledger/accounts/{account_no}", Read),
@@ -124,6 +127,10 @@ pub fn routes(app: AppState) -> Router<AppState> {
             post(marketing::create_coupon_template),
         )
         .route("/admin/v1/coupons", post(marketing::issue_coupon))
+        .route(
+            "/admin/v1/quotas",
+            post(quotas::set_quota).get(quotas::list_quotas),
+        )
         .route("/admin/v1/ledger/trial-balance", get(ledger::trial_balance))
         .route("/admin/v1/ledger/verify", get(ledger::verify))
         .route(
