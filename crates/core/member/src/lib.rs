@@ -9,6 +9,7 @@ mod model;
 mod otp;
 mod pay_password;
 mod pepper;
+mod status;
 
 pub use error::MemberError;
 pub use identity::{check_id_number, IdentityCheck, IdentityService, SEALED_IDENTITY};

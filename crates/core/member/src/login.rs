@@ -222,11 +222,14 @@ impl Members {
             Some(s) => s,
             None => {
                 let ticket = self.sessions.ticket();
+                // Only an active member's tokens work: a frozen or closed one's stop.
                 let row = sqlx::query(
-                    "SELECT member_id, expires_at FROM member_tokens
-                     WHERE token_hash = $1 AND revoked_at IS NULL",
+                    "SELECT t.member_id, t.expires_at FROM member_tokens t
+                     JOIN members m ON m.member_id = t.member_id
+                     WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND m.status = $2",
                 )
                 .bind(&hash)
+                .bind(MemberStatus::Active.as_str())
                 .fetch_optional(self.db.reader())
                 .await?;
                 let s = match row {

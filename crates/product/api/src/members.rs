@@ -324,3 +324,14 @@ pub struct Withdraw {
     #[schema(value_type = String, pattern = "^[0-9]{6}$")]
     pub pay_password: SecretText,
 }
+
+/// `POST /admin/v1/members/{member_id}/status`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberStatusChange {
+    /// `freeze`, `unfreeze` or `close`.
+    pub event: String,
+    #[serde(default)]
+    #[schema(max_length = 256)]
+    pub reason: Option<String>,
+}

@@ -57,7 +57,7 @@ fn status(s: MemberStatus) -> MemberStatusName {
     }
 }
 
-fn me_view(m: &Member) -> ApiResult<MemberMe> {
+pub(crate) fn me_view(m: &Member) -> ApiResult<MemberMe> {
     let currency = m
         .password_free_currency
         .parse()

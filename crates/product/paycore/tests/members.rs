@@ -274,3 +274,51 @@ async fn passwords_and_codes_are_never_stored_in_clear() {
         .unwrap();
     assert!(tokens.iter().all(|t| !t.contains(&token[3..])));
 }
+
+/// Operators freeze, unfreeze and close members: a frozen member's tokens stop and logins are
+/// refused; closing needs an empty wallet.
+#[tokio::test]
+async fn operators_freeze_unfreeze_and_close_members() {
+    let s = TestServer::start().await.unwrap();
+    let token = logged_in(&s).await;
+    let (_, me) = call(&s, "GET", "/v1/members/me", Some(&token), None).await;
+    let id = me["member_id"].as_str().unwrap().to_string();
+    let status = format!("/admin/v1/members/{id}/status");
+    let (st, m) = common::admin(
+        &s,
+        "POST",
+        &status,
+        Some(json!({"event": "freeze", "reason": "fraud check"})),
+    )
+    .await;
+    assert_eq!((st, m["status"].as_str()), (200, Some("frozen")), "{m}");
+    let (st, _) = call(&s, "GET", "/v1/members/me", Some(&token), None).await;
+    assert_eq!(st, 401, "a frozen member's token stops");
+    let creds = json!({"phone": PHONE, "password": "wallet2026"});
+    let (st, b) = call(&s, "POST", "/v1/members/login", None, Some(creds.clone())).await;
+    assert_eq!((st, code(&b)), (403, "FORBIDDEN"), "{b}");
+    let (st, b) = common::admin(&s, "POST", &status, Some(json!({"event": "freeze"}))).await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (409, Some("INVALID_STATE")),
+        "{b}"
+    );
+    let (st, _) = common::admin(&s, "POST", &status, Some(json!({"event": "unfreeze"}))).await;
+    assert_eq!(st, 200);
+    let (st, _) = call(&s, "POST", "/v1/members/login", None, Some(creds)).await;
+    assert_eq!(st, 200);
+    let (st, m) = common::admin(&s, "GET", &format!("/admin/v1/members/{id}"), None).await;
+    assert_eq!((st, m["status"].as_str()), (200, Some("active")));
+    let (st, m) = common::admin(&s, "POST", &status, Some(json!({"event": "close"}))).await;
+    assert_eq!(
+        (st, m["status"].as_str()),
+        (200, Some("closed")),
+        "an empty wallet closes"
+    );
+    let (st, b) = common::admin(&s, "POST", &status, Some(json!({"event": "vanish"}))).await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (400, Some("INVALID_REQUEST")),
+        "{b}"
+    );
+}

@@ -498,4 +498,12 @@ async fn the_members_limits_bound_transfers_and_withdrawals() {
     );
     let (_, list) = common::admin(&s, "GET", "/admin/v1/quotas", None).await;
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    // A member whose wallet holds money is not closed.
+    let close = format!("/admin/v1/members/{member_id}/status");
+    let (st, b) = common::admin(&s, "POST", &close, Some(json!({"event": "close"}))).await;
+    assert_eq!(
+        (st, b["error"]["code"].as_str()),
+        (409, Some("INVALID_STATE")),
+        "{b}"
+    );
 }

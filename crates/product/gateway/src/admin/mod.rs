@@ -6,6 +6,7 @@ pub mod channels;
 pub mod guard;
 pub mod ledger;
 pub mod marketing;
+pub mod members;
 pub mod merchants;
 pub mod operators;
 pub mod quotas;
@@ -50,6 +51,8 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("POST", "/admin/v1/coupon-templates", Finance),
     ("POST", "/admin/v1/coupons", Finance),
     ("POST", "/admin/v1/quotas", Operate),
+    ("GET", "/admin/v1/members/{member_id}", Read),
+    ("POST", "/admin/v1/members/{member_id}/status", Admin),
     ("GET", "/admin/v1/quotas", Read),
     ("GET", "/admin/v1/ledger/trial-balance", Read),
     ("GET", "/admin/v1/ledger/verify", Read),
@@ -127,6 +130,11 @@ pub fn routes(app: AppState) -> Router<AppState> {
             post(marketing::create_coupon_template),
         )
         .route("/admin/v1/coupons", post(marketing::issue_coupon))
+        .route("/admin/v1/members/{member_id}", get(members::get_member))
+        .route(
+            "/admin/v1/members/{member_id}/status",
+            post(members::change_member_status),
+        )
         .route(
             "/admin/v1/quotas",
             post(quotas::set_quota).get(quotas::list_quotas),

@@ -1,0 +1,60 @@
+//! Members for operators: read one, freeze, unfreeze, close.
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use paycore_api::members::{MemberMe, MemberStatusChange};
+use paycore_member::MemberEvent;
+use paycore_operators::Operator;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, JsonBody};
+use crate::AppState;
+
+/// A member as operators see it (the same view as the member's own).
+#[utoipa::path(get, path = "/admin/v1/members/{member_id}", tag = "operators",
+    params(("member_id" = String, Path)),
+    responses((status = 200, body = MemberMe)), security(("operator" = [])))]
+pub async fn get_member(
+    State(app): State<AppState>,
+    ApiPath(member_id): ApiPath<String>,
+) -> ApiResult<Json<MemberMe>> {
+    Ok(Json(crate::member_api::me_view(
+        &app.members.get(&member_id).await?,
+    )?))
+}
+
+/// Freeze, unfreeze or close a member. Closing needs an empty wallet.
+#[utoipa::path(post, path = "/admin/v1/members/{member_id}/status", tag = "operators",
+    params(("member_id" = String, Path)), request_body = MemberStatusChange,
+    responses((status = 200, body = MemberMe)), security(("operator" = [])))]
+pub async fn change_member_status(
+    State(app): State<AppState>,
+    Extension(op): Extension<Operator>,
+    ApiPath(member_id): ApiPath<String>,
+    JsonBody(req): JsonBody<MemberStatusChange>,
+) -> ApiResult<Json<MemberMe>> {
+    let event = MemberEvent::parse_field(&req.event)?;
+    if event == MemberEvent::Close {
+        let w = app.funds.wallet(&member_id).await?;
+        let empty = [
+            w.balance.available,
+            w.balance.pending,
+            w.coins.available,
+            w.coins.pending,
+        ]
+        .iter()
+        .all(|m| m.is_zero());
+        if !empty {
+            return Err(ApiError::new(
+                paycore_api::ErrorCode::InvalidState,
+                "the member's wallet is not empty: it must be paid out before closing",
+            ));
+        }
+    }
+    let actor = format!("operator:{}", op.operator_id);
+    let m = app
+        .members
+        .transition(&member_id, event, &actor, req.reason.as_deref())
+        .await?;
+    Ok(Json(crate::member_api::me_view(&m)?))
+}
