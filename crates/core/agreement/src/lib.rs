@@ -323,3 +323,42 @@ impl Agreements {
         row.as_ref().map(Agreement::from_row).transpose()
     }
 }
+
+impl Agreements {
+    /// Agreements still `pending` after `older_than_ms` — the member's code has long expired —
+    /// are `terminated` (reason `unconfirmed`): the merchant asks again with a new number.
+    /// Returns how many.
+    pub async fn terminate_unconfirmed(&self, older_than_ms: i64) -> Result<usize, AgreementError> {
+        let now = self.clock.unix_millis();
+        let due: Vec<String> = sqlx::query_scalar(
+            "SELECT agreement_id FROM agreements WHERE status = $1 AND updated_at < $2 LIMIT 1000",
+        )
+        .bind(AgreementStatus::Pending.as_str())
+        .bind(now - older_than_ms)
+        .fetch_all(self.db.reader())
+        .await?;
+        let n = due.len();
+        self.db
+            .unit(move |c| {
+                Box::pin(async move {
+                    for id in &due {
+                        let t = Transition::new(
+                            AgreementStatus::Pending,
+                            AgreementEvent::Terminate,
+                            now,
+                        )
+                        .by("expiry")
+                        .reason(Some("unconfirmed"))
+                        .set("terminated_at", now);
+                        match t.apply(&mut *c, id.as_str()).await {
+                            Ok(_) | Err(TransitionError::Lost { .. }) => {}
+                            Err(e) => return Err(AgreementError::from(e)),
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(n)
+    }
+}

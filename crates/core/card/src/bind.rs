@@ -295,3 +295,38 @@ impl Cards {
         rows.iter().map(Card::from_row).collect()
     }
 }
+
+impl Cards {
+    /// Cards still `pending` after `older_than_ms` — the bank's code has long expired, and the
+    /// bank allows no new one for that signing — are `failed` (reason `unconfirmed`). Returns
+    /// how many.
+    pub async fn fail_unconfirmed(&self, older_than_ms: i64) -> Result<usize, CardError> {
+        let now = self.now();
+        let due: Vec<String> = sqlx::query_scalar(
+            "SELECT card_id FROM cards WHERE status = $1 AND updated_at < $2 LIMIT 1000",
+        )
+        .bind(CardStatus::Pending.as_str())
+        .bind(now - older_than_ms)
+        .fetch_all(self.db.reader())
+        .await?;
+        let n = due.len();
+        self.db
+            .unit(move |c| {
+                Box::pin(async move {
+                    for id in &due {
+                        let t = Transition::new(CardStatus::Pending, CardEvent::Fail, now)
+                            .by("expiry")
+                            .reason(Some("unconfirmed"));
+                        match t.apply(&mut *c, id.as_str()).await {
+                            // Confirmed or unbound meanwhile: left as it is.
+                            Ok(_) | Err(paycore_store::state::TransitionError::Lost { .. }) => {}
+                            Err(e) => return Err(CardError::from(e)),
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(n)
+    }
+}

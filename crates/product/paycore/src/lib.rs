@@ -295,7 +295,7 @@ impl Platform {
 }
 
 /// The background work of a serving node: gateway upkeep, merchant notifications, top-up
-/// query-back, coupon expiry, the acquiring jobs (query-back, expiry, automatic refunds), the outbox
+/// query-back, coupon expiry and unconfirmed cards and agreements ended, the acquiring jobs (query-back, expiry, automatic refunds), the outbox
 /// subscribers, and the ledger's hot-account summarizer and hold expiry. All stop when `shutdown` fires.
 pub fn spawn_workers(
     state: &AppState,
@@ -321,14 +321,25 @@ pub fn spawn_workers(
     let mut ledger_stop = shutdown.clone();
     let funds = state.funds.clone();
     let mut funds_stop = shutdown.clone();
-    let marketing = state.marketing.clone();
+    let (marketing, cards, agreements) = (
+        state.marketing.clone(),
+        state.cards.clone(),
+        state.agreements.clone(),
+    );
     let mut coupons_stop = shutdown.clone();
     vec![
-        // Coupons past their time expired.
+        // The payer side's housekeeping: coupons past their time expired, cards and agreements
+        // never confirmed (their codes long dead) ended.
         tokio::spawn(async move {
             loop {
                 if let Err(e) = marketing.expire_due().await {
                     tracing::warn!(target: "detail", error = %e, "expiring coupons failed");
+                }
+                if let Err(e) = cards.fail_unconfirmed(10 * 60_000).await {
+                    tracing::warn!(target: "detail", error = %e, "ending unconfirmed cards failed");
+                }
+                if let Err(e) = agreements.terminate_unconfirmed(30 * 60_000).await {
+                    tracing::warn!(target: "detail", error = %e, "ending unconfirmed agreements failed");
                 }
                 tokio::select! {
                     _ = coupons_stop.wait_for(|s| *s) => return,

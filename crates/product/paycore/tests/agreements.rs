@@ -145,4 +145,21 @@ async fn agreements_need_the_contract_a_known_member_and_the_members_card() {
     );
     let r = send(&s, &m, "GET", "/v1/agreements?out_agreement_no=nope", b"").await;
     assert_eq!(r.status, 404);
+    // One never confirmed is ended by the housekeeping.
+    let (st, a) = post(&s, &m, "/v1/agreements", ask("A-5", 100)).await;
+    assert_eq!(st, 201, "{a}");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(
+        s.state.agreements.terminate_unconfirmed(0).await.unwrap(),
+        1
+    );
+    let got = send(
+        &s,
+        &m,
+        "GET",
+        &format!("/v1/agreements/{}", a["id"].as_str().unwrap()),
+        b"",
+    )
+    .await;
+    assert_eq!(got.json()["status"], "terminated");
 }

@@ -252,6 +252,34 @@ async fn bad_cards_are_refused_with_their_codes_and_charge_nothing() {
     assert_eq!(list["cards"], json!([]));
     let (st, _) = call(base, "GET", "/v1/members/me/cards", None, None).await;
     assert_eq!(st, 401);
+    // A card never confirmed is ended by the housekeeping; a bound one is left alone.
+    let (st, pending) = call(
+        base,
+        "POST",
+        "/v1/members/me/cards",
+        Some(&token),
+        Some(card(PAN)),
+    )
+    .await;
+    assert_eq!(st, 201, "{pending}");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(s.state.cards.fail_unconfirmed(0).await.unwrap(), 1);
+    let id = pending["card_id"].as_str().unwrap();
+    let sms = bank_code(base).await;
+    let path = format!("/v1/members/me/cards/{id}/confirm");
+    let (st, b) = call(
+        base,
+        "POST",
+        &path,
+        Some(&token),
+        Some(json!({"sms_code": sms})),
+    )
+    .await;
+    assert_eq!(
+        (st, code(&b)),
+        (409, "INVALID_STATE"),
+        "an ended card is not confirmed: {b}"
+    );
 }
 
 /// Every file a node writes — its database with the write-ahead log, its digest and log
