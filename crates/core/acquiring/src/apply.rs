@@ -244,6 +244,13 @@ impl Acquiring {
     ) -> Result<(), AcquiringError> {
         let day = self.post_charge(tx, payment, attempt, payment.fee).await?;
         let (txn, now) = (channel_txn_id.to_string(), self.now());
+        let instruments = match (&self.paid_with, attempt.channel.as_str()) {
+            (Some(w), crate::WALLET_CHANNEL) => w
+                .paid_with(tx, channel_txn_id)
+                .await?
+                .map(|v| v.to_string()),
+            _ => None,
+        };
         self.move_payment_or_conflict(
             tx,
             payment,
@@ -254,6 +261,7 @@ impl Acquiring {
                 t.set("channel_txn_id", txn)
                     .set("paid_at", now)
                     .set("accounting_day", day)
+                    .set("instruments", instruments)
                     .set("next_action", None::<String>)
             },
         )

@@ -83,6 +83,9 @@ impl ChannelResult {
                         paycore_channels::NextAction::QrCode { code } => {
                             NextAction::QrCode { code }
                         }
+                        paycore_channels::NextAction::Cashier { url } => {
+                            NextAction::Cashier { url }
+                        }
                     }),
                     channel_txn_id,
                 },
@@ -218,6 +221,7 @@ impl Acquiring {
         let req = PayRequest {
             attempt_id: *attempt,
             merchant_id: payment.merchant_id.clone(),
+            order_id: Some(payment.payment_id.clone()),
             product: payment.product,
             amount: payment.amount,
             subject: payment.subject.clone(),

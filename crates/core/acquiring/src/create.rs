@@ -78,6 +78,27 @@ pub const CHANNEL_PRODUCTS: [Product; 5] = [
     Product::QuickPay,
 ];
 
+/// The channel of payments paid from the platform's own accounts: the cashier's.
+pub const WALLET_CHANNEL: &str = "wallet";
+
+/// Products the payer pays at the cashier, from the wallet (a `QUICK_PAY` payment of a member
+/// without a card token is one too: the member picks a bound card there).
+pub const WALLET_PRODUCTS: [Product; 4] = [
+    Product::Cashier,
+    Product::Balance,
+    Product::VirtualCoin,
+    Product::Credit,
+];
+
+impl NewPayment {
+    /// Whether the payer pays this payment at the cashier (the wallet channel).
+    pub fn at_cashier(&self) -> bool {
+        let field = |k: &str| self.payer.get(k).and_then(|v| v.as_str()).is_some();
+        WALLET_PRODUCTS.contains(&self.product)
+            || (self.product == Product::QuickPay && field("member_id") && !field("card_token"))
+    }
+}
+
 fn valid_url(s: &str) -> bool {
     s.len() <= 512 && (s.starts_with("http://") || s.starts_with("https://"))
 }
@@ -97,7 +118,7 @@ fn validate(req: &NewPayment) -> Result<(), AcquiringError> {
     if req.subject.chars().any(char::is_control) {
         return bad("subject must not contain control characters".into());
     }
-    if !CHANNEL_PRODUCTS.contains(&req.product) {
+    if !CHANNEL_PRODUCTS.contains(&req.product) && !req.at_cashier() {
         return bad(format!(
             "product {} is not available on this server yet",
             req.product
@@ -124,6 +145,18 @@ fn validate(req: &NewPayment) -> Result<(), AcquiringError> {
     }
     if req.metadata.to_string().len() > 4096 {
         return bad("metadata is larger than 4096 bytes".into());
+    }
+    let names_member = req
+        .payer
+        .get("member_id")
+        .and_then(|p| p.as_str())
+        .is_some();
+    if matches!(
+        req.product,
+        Product::Balance | Product::VirtualCoin | Product::Credit
+    ) && !names_member
+    {
+        return bad(format!("{} needs payer.member_id", req.product));
     }
     if req.product == Product::PhoneBill
         && req.payer.get("phone").and_then(|p| p.as_str()).is_none()
@@ -184,7 +217,16 @@ impl Acquiring {
                 .map(str::to_string),
             exclude: Vec::new(),
         };
-        let decision = self.router.choose(&ctx).await.map_err(route_error)?;
+        let decision = match req.at_cashier() {
+            true => RouteDecision {
+                channel: WALLET_CHANNEL.into(),
+                reasons: vec!["the payer pays at the cashier, from the wallet".into()],
+                candidates: Vec::new(),
+                fee: Money::zero(req.amount.currency()),
+                probe: false,
+            },
+            false => self.router.choose(&ctx).await.map_err(route_error)?,
+        };
         tracing::info!(target: "digest.biz", biz = "payment", step = "2.route",
             channel = %decision.channel, reasons = %decision.reasons.join("; "),
             merchant = %req.merchant_id, amount = req.amount.minor(),

@@ -18,7 +18,8 @@
 //! `model`, `machines`, `error` → `rows` (loading and inserting rows) → `alerts` → `posting`
 //! (vouchers) → `publish` (status moves with their events) → `channel` (step 5, calling a
 //! connector) → `refund` → `apply` (a payment attempt's result) → `create` (the 7 steps) →
-//! `close`, `cancel` → `inbound` (channel messages) → `query_back` (补单) → `jobs` → `bill`.
+//! `close`, `cancel` → `inbound` (channel messages) → `query_back` (补单) → `jobs` → `bill`;
+//! `wallet` (what the cashier needs).
 
 mod alerts;
 mod apply;
@@ -38,11 +39,12 @@ mod publish;
 mod query_back;
 mod refund;
 mod rows;
+mod wallet;
 
 pub use alerts::{Alert, AlertKind};
 pub use bill::MerchantBalance;
 pub use channel::ChannelResult;
-pub use create::{NewPayment, CHANNEL_PRODUCTS};
+pub use create::{NewPayment, CHANNEL_PRODUCTS, WALLET_CHANNEL, WALLET_PRODUCTS};
 pub use error::AcquiringError;
 pub use jobs::JobKind;
 pub use machines::{
@@ -83,6 +85,11 @@ pub const SCHEMA: Schema = Schema {
             name: "alert counts",
             sql: include_str!("../migrations/0003_alert_counts.sql"),
         },
+        Migration {
+            version: 4,
+            name: "payment instruments",
+            sql: include_str!("../migrations/0004_instruments.sql"),
+        },
     ],
 };
 
@@ -97,6 +104,22 @@ impl RiskCheck for AllowAll {
     fn assess(&self, _: &Payment) -> Result<(), String> {
         Ok(())
     }
+}
+
+/// What paid a wallet payment, read in the transaction that books its success (the wallet
+/// channel's plans are the cashier's): its instruments as JSON, by the channel's transaction id.
+pub trait PaidWith: Send + Sync {
+    fn paid_with<'a>(
+        &'a self,
+        conn: &'a mut dyn paycore_store::Conn,
+        channel_txn_id: &'a str,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Option<serde_json::Value>, AcquiringError>>
+                + Send
+                + 'a,
+        >,
+    >;
 }
 
 /// How payments and refunds look to merchants: the `data` of their notifications and events.
@@ -155,6 +178,7 @@ pub struct Acquiring {
     pub(crate) channels: ChannelRegistry,
     pub(crate) router: Arc<ChannelRouter>,
     pub(crate) risk: Arc<dyn RiskCheck>,
+    pub(crate) paid_with: Option<Arc<dyn PaidWith>>,
     pub(crate) views: Arc<dyn MerchantViews>,
     pub(crate) config: Arc<AcquiringConfig>,
     /// Ledger accounts known to be open (opening is idempotent; this saves the round trips).
@@ -176,6 +200,7 @@ impl Acquiring {
             channels: p.channels,
             router: p.router,
             risk: Arc::new(AllowAll),
+            paid_with: None,
             views: p.views,
             config: Arc::new(p.config),
             opened: Arc::new(Mutex::new(HashSet::new())),
@@ -193,6 +218,12 @@ impl Acquiring {
 
     pub fn with_risk(mut self, risk: Arc<dyn RiskCheck>) -> Self {
         self.risk = risk;
+        self
+    }
+
+    /// Who tells what paid a wallet payment (the cashier).
+    pub fn with_paid_with(mut self, paid_with: Arc<dyn PaidWith>) -> Self {
+        self.paid_with = Some(paid_with);
         self
     }
 

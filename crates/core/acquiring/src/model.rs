@@ -46,8 +46,16 @@ named!(ResultSource { Api => "api", Sync => "sync", Notify => "notify", Return =
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NextAction {
-    Redirect { url: String },
-    QrCode { code: String },
+    Redirect {
+        url: String,
+    },
+    QrCode {
+        code: String,
+    },
+    /// The platform's cashier page (wallet payments).
+    Cashier {
+        url: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +79,8 @@ pub struct Payment {
     pub attempt_id: Option<String>,
     pub channel_txn_id: Option<String>,
     pub next_action: Option<serde_json::Value>,
+    /// What paid it, for wallet payments (combination pay).
+    pub instruments: Option<serde_json::Value>,
     pub refunded_amount: Money,
     /// Reserved by refunds and cancels in flight.
     pub refunding_amount: Money,
@@ -116,7 +126,8 @@ impl Payment {
 
 pub(crate) const PAYMENT_COLUMNS: &str = "payment_id, merchant_id, out_trade_no, request_hash, \
     product, amount, currency, subject, payer, notify_url, return_url, metadata, fee, fee_rate_bps, \
-    contract_version, status, channel, attempt_id, channel_txn_id, next_action, refunded_amount, \
+    contract_version, status, channel, attempt_id, channel_txn_id, next_action, instruments, \
+    refunded_amount, \
     refunding_amount, failure_code, failure_message, accounting_day, expire_at, paid_at, \
     created_at, updated_at";
 
@@ -157,6 +168,11 @@ pub(crate) fn payment_from_row(r: &Row) -> Result<Payment, AcquiringError> {
             .map(|s| serde_json::from_str(&s))
             .transpose()
             .map_err(|e| AcquiringError::Corrupt(format!("next_action: {e}")))?,
+        instruments: r
+            .opt_text("instruments")?
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| AcquiringError::Corrupt(format!("instruments: {e}")))?,
         refunded_amount: money("refunded_amount")?,
         refunding_amount: money("refunding_amount")?,
         failure_code: r.opt_text("failure_code")?,

@@ -103,6 +103,7 @@ impl Funds {
         let req = PayRequest {
             attempt_id: attempt,
             merchant_id: "platform".into(),
+            order_id: Some(order_id.to_string()),
             product: Product::QuickPay,
             amount,
             subject: "Wallet top-up".into(),

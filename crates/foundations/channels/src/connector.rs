@@ -147,6 +147,9 @@ pub struct PayRequest {
     pub attempt_id: BizId,
     /// The merchant the money is for (channels show or report it as the sub-merchant).
     pub merchant_id: String,
+    /// The platform's order this attempt is for (a payment's id), when there is one.
+    #[serde(default)]
+    pub order_id: Option<String>,
     #[serde(with = "crate::serde_util::product")]
     pub product: Product,
     pub amount: Money,
@@ -229,8 +232,16 @@ impl InboundNotification {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NextAction {
-    Redirect { url: String },
-    QrCode { code: String },
+    Redirect {
+        url: String,
+    },
+    QrCode {
+        code: String,
+    },
+    /// The platform's cashier page, where the payer chooses how to pay.
+    Cashier {
+        url: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -127,6 +127,7 @@ impl Harness {
     fn pay_request(&self, channel: &str, attempt_id: BizId, amount: Money) -> PayRequest {
         PayRequest {
             attempt_id,
+            order_id: None,
             merchant_id: "m1".into(),
             product: Product::QuickPay,
             amount,

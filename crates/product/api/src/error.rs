@@ -27,13 +27,15 @@ pub enum ErrorCode {
     RiskRejected,
     AmountExceedsRefundable,
     VerificationFailed,
+    /// The payer's bank refused a card part; nothing was charged.
+    PaymentDeclined,
     RateLimited,
     Internal,
     ChannelUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidSignature,
         ErrorCode::TimestampOutOfWindow,
@@ -53,6 +55,7 @@ impl ErrorCode {
         ErrorCode::RiskRejected,
         ErrorCode::AmountExceedsRefundable,
         ErrorCode::VerificationFailed,
+        ErrorCode::PaymentDeclined,
         ErrorCode::RateLimited,
         ErrorCode::Internal,
         ErrorCode::ChannelUnavailable,
@@ -79,6 +82,7 @@ impl ErrorCode {
             ErrorCode::RiskRejected => "RISK_REJECTED",
             ErrorCode::AmountExceedsRefundable => "AMOUNT_EXCEEDS_REFUNDABLE",
             ErrorCode::VerificationFailed => "VERIFICATION_FAILED",
+            ErrorCode::PaymentDeclined => "PAYMENT_DECLINED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::ChannelUnavailable => "CHANNEL_UNAVAILABLE",
@@ -103,7 +107,8 @@ impl ErrorCode {
             | ErrorCode::LimitExceeded
             | ErrorCode::RiskRejected
             | ErrorCode::AmountExceedsRefundable
-            | ErrorCode::VerificationFailed => 422,
+            | ErrorCode::VerificationFailed
+            | ErrorCode::PaymentDeclined => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
             ErrorCode::ChannelUnavailable => 503,

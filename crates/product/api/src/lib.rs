@@ -5,6 +5,7 @@
 
 pub mod agreements;
 pub mod backoffice;
+pub mod cashier;
 pub mod error;
 pub mod fields;
 pub mod marketing;

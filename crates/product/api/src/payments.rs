@@ -139,6 +139,8 @@ pub enum NextActionObject {
     Redirect { url: String },
     /// Show `code` as a QR code for the payer's wallet to scan.
     QrCode { code: String },
+    /// Send the payer to the platform's cashier page, where they choose how to pay.
+    Cashier { url: String },
 }
 
 /// A payment's status.
@@ -179,6 +181,9 @@ pub struct PaymentObject {
     /// Refunded so far, minor units.
     pub refunded_amount: i64,
     pub next_action: Option<NextActionObject>,
+    /// What paid it (payments paid at the cashier; refunds go back to them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instruments: Option<Vec<crate::cashier::InstrumentObject>>,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     pub payer: Payer,

@@ -13,6 +13,7 @@ pub mod agreement_api;
 pub mod auth;
 pub mod callbacks;
 pub mod card_api;
+pub mod cashier_api;
 pub mod error;
 pub mod extract;
 pub mod input;
@@ -113,6 +114,7 @@ pub struct Gateway {
     pub agreements: paycore_agreement::Agreements,
     pub marketing: paycore_marketing::Marketing,
     pub quotas: paycore_quota::Quotas,
+    pub cashier: paycore_cashier::Cashier,
     pub platform: Arc<PlatformKeys>,
     pub nonces: NonceStore,
     pub rate_limits: RateLimits,
@@ -184,6 +186,19 @@ fn members_router(app: AppState) -> Router<AppState> {
         .route("/v1/members/me/transfers", post(wallet_api::transfer))
         .route("/v1/members/me/withdrawals", post(wallet_api::withdraw))
         .route("/v1/members/me/coupons", get(wallet_api::coupons))
+        .route(
+            "/v1/members/me/payments/{payment_id}/methods",
+            get(cashier_api::methods),
+        )
+        .route(
+            "/v1/members/me/payments/{payment_id}/pay",
+            post(cashier_api::pay),
+        )
+        .route(
+            "/v1/members/me/credit/bills",
+            get(cashier_api::credit_bills),
+        )
+        .route("/v1/members/me/credit/repayments", post(cashier_api::repay))
         .layer(from_fn_with_state(app.clone(), member_api::authenticate));
     Router::new()
         .route("/v1/members", post(member_api::register))

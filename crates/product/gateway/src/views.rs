@@ -87,7 +87,27 @@ fn next_action(v: &Option<serde_json::Value>) -> Option<NextActionObject> {
     Some(match action {
         NextAction::Redirect { url } => NextActionObject::Redirect { url },
         NextAction::QrCode { code } => NextActionObject::QrCode { code },
+        NextAction::Cashier { url } => NextActionObject::Cashier { url },
     })
+}
+
+/// What paid a wallet payment, as stored with its success.
+fn instruments(v: &serde_json::Value) -> Vec<paycore_api::cashier::InstrumentObject> {
+    let field =
+        |i: &serde_json::Value, k: &str| i.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| paycore_api::cashier::InstrumentObject {
+                    kind: field(i, "type").unwrap_or_default(),
+                    amount: i.get("amount").and_then(|x| x.as_i64()).unwrap_or_default(),
+                    coupon_id: field(i, "coupon_id"),
+                    card_id: field(i, "card_id"),
+                    coins: i.get("coins").and_then(|x| x.as_i64()),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn payment(p: &Payment) -> PaymentObject {
@@ -105,6 +125,7 @@ pub fn payment(p: &Payment) -> PaymentObject {
         fee: p.fee.minor(),
         refunded_amount: p.refunded_amount.minor(),
         next_action: next_action(&p.next_action),
+        instruments: p.instruments.as_ref().map(instruments),
         failure_code: p.failure_code.clone(),
         failure_message: p.failure_message.clone(),
         payer: payer(&p.payer),

@@ -12,7 +12,7 @@ use paycore_api::members::{
 };
 use paycore_api::ErrorCode;
 use paycore_fund::{FundError, FundKind, FundOrder, FundStatus, TransferRequest, WithdrawRequest};
-use paycore_kernel::{Currency, Money};
+use paycore_kernel::Money;
 use paycore_member::MemberSession;
 
 use crate::error::{ApiError, ApiResult};
@@ -61,6 +61,7 @@ pub async fn balance(
     Extension(s): Extension<MemberSession>,
 ) -> ApiResult<Json<MemberBalance>> {
     let w = app.funds.wallet(&s.member_id).await?;
+    let line = app.cashier.credit().line(&s.member_id).await?;
     let asset = |code: &str, b: &paycore_fund::AssetBalance| AssetBalanceObject {
         asset: code.into(),
         available: b.available.minor(),
@@ -68,12 +69,11 @@ pub async fn balance(
     };
     Ok(Json(MemberBalance {
         balances: vec![asset("CNY", &w.balance), asset("XPC", &w.coins)],
-        // No credit line is granted yet (credit lines come with the credit instrument).
         credit: CreditObject {
-            currency: CurrencyCode(Currency::CNY),
-            limit: 0,
-            used: 0,
-            available: 0,
+            currency: CurrencyCode(line.limit.currency()),
+            limit: line.limit.minor(),
+            used: line.used.minor(),
+            available: line.available().minor(),
         },
     }))
 }

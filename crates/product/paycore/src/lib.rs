@@ -41,7 +41,7 @@ use paycore_store::Db;
 
 /// Every subsystem's tables, in the order their migrations run: each after the ones it
 /// depends on.
-pub const SCHEMA: [&Schema; 16] = [
+pub const SCHEMA: [&Schema; 18] = [
     &paycore_store::migrate::SCHEMA,
     &paycore_ledger::SCHEMA,
     &paycore_channels::SCHEMA,
@@ -53,8 +53,10 @@ pub const SCHEMA: [&Schema; 16] = [
     &paycore_agreement::SCHEMA,
     &paycore_marketing::SCHEMA,
     &paycore_quota::SCHEMA,
+    &paycore_credit::SCHEMA,
     &paycore_notify::SCHEMA,
     &paycore_acquiring::SCHEMA,
+    &paycore_cashier::SCHEMA,
     &paycore_reports::SCHEMA,
     &paycore_operators::SCHEMA,
     &paycore_gateway::SCHEMA,
@@ -190,6 +192,8 @@ impl Platform {
         };
         let (sandbox, connectors) = self.sandbox_connectors(base_url).await?;
         let payer = self.payer_side(&connectors, base_url);
+        let mut connectors = connectors;
+        connectors.push(payer.cashier.channel());
         let acquiring = Acquiring::new(paycore_acquiring::Parts {
             db: self.db.clone(),
             clock: self.clock.clone(),
@@ -204,7 +208,8 @@ impl Platform {
                 outbound: self.outbound.clone(),
                 ..self.acquiring_config.clone()
             },
-        });
+        })
+        .with_paid_with(Arc::new(payer.cashier.clone()));
         let signer = paycore_gateway::signing::NotificationSigner {
             keys: platform.clone(),
             clock: self.clock.clone(),
@@ -231,6 +236,7 @@ impl Platform {
             agreements: payer.agreements,
             marketing: payer.marketing,
             quotas: payer.quotas,
+            cashier: payer.cashier,
             acquiring,
             notifier,
             channel_router: self.channel_router.clone(),

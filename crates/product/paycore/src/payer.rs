@@ -1,5 +1,5 @@
 //! The payer's side of a node, wired: the card vault, the wallet's fund products, agreements
-//! coupons and limits, over the platform's database and the quick-pay bank among the channels.
+//! coupons, limits, credit lines and the cashier, over the platform's database and the quick-pay bank among the channels.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ pub struct PayerSide {
     pub agreements: paycore_agreement::Agreements,
     pub marketing: paycore_marketing::Marketing,
     pub quotas: paycore_quota::Quotas,
+    pub cashier: paycore_cashier::Cashier,
 }
 
 impl Platform {
@@ -56,7 +57,7 @@ impl Platform {
             members: self.members.clone(),
             cards: cards.clone(),
             quotas: quotas.clone(),
-            bank,
+            bank: bank.clone(),
             platform_base_url: base_url.trim_end_matches('/').to_string(),
         });
         let marketing = paycore_marketing::Marketing::new(
@@ -64,12 +65,32 @@ impl Platform {
             self.ids.clone(),
             self.clock.clone(),
         );
+        let credit = paycore_credit::Credit::new(
+            self.db.clone(),
+            self.clock.clone(),
+            time::macros::offset!(+8),
+        );
+        let cashier = paycore_cashier::Cashier::new(paycore_cashier::Parts {
+            db: self.db.clone(),
+            ids: self.ids.clone(),
+            clock: self.clock.clone(),
+            ledger: self.ledger.clone(),
+            members: self.members.clone(),
+            cards: cards.clone(),
+            marketing: marketing.clone(),
+            quotas: quotas.clone(),
+            credit,
+            bank: bank.clone(),
+            platform_base_url: base_url.trim_end_matches('/').to_string(),
+            coins_per_yuan: 100,
+        });
         PayerSide {
             cards,
             funds,
             agreements,
             marketing,
             quotas,
+            cashier,
         }
     }
 }

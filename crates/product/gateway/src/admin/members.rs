@@ -58,3 +58,25 @@ pub async fn change_member_status(
         .await?;
     Ok(Json(crate::member_api::me_view(&m)?))
 }
+
+/// Grant or change a member's credit line (a limit below what is used now is refused).
+#[utoipa::path(post, path = "/admin/v1/members/{member_id}/credit", tag = "operators",
+    params(("member_id" = String, Path)), request_body = paycore_api::cashier::SetCreditLine,
+    responses((status = 200, body = paycore_api::cashier::CreditLineObject)),
+    security(("operator" = [])))]
+pub async fn set_credit_line(
+    State(app): State<AppState>,
+    Extension(op): Extension<Operator>,
+    ApiPath(member_id): ApiPath<String>,
+    JsonBody(req): JsonBody<paycore_api::cashier::SetCreditLine>,
+) -> ApiResult<Json<paycore_api::cashier::CreditLineObject>> {
+    app.members.get(&member_id).await?.require_active_member()?;
+    let limit = paycore_kernel::Money::from_minor(req.limit.0, req.currency.0);
+    let actor = format!("operator:{}", op.operator_id);
+    let line = app
+        .cashier
+        .credit()
+        .set_limit(&member_id, limit, &actor)
+        .await?;
+    Ok(Json(crate::cashier_api::line_view(&line)))
+}

@@ -53,6 +53,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("POST", "/admin/v1/quotas", Operate),
     ("GET", "/admin/v1/members/{member_id}", Read),
     ("POST", "/admin/v1/members/{member_id}/status", Admin),
+    ("POST", "/admin/v1/members/{member_id}/credit", Finance),
     ("GET", "/admin/v1/quotas", Read),
     ("GET", "/admin/v1/ledger/trial-balance", Read),
     ("GET", "/admin/v1/ledger/verify", Read),
@@ -134,6 +135,10 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route(
             "/admin/v1/members/{member_id}/status",
             post(members::change_member_status),
+        )
+        .route(
+            "/admin/v1/members/{member_id}/credit",
+            post(members::set_credit_line),
         )
         .route(
             "/admin/v1/quotas",

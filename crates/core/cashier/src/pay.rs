@@ -1,0 +1,206 @@
+//! The payer's call: pay a payment waiting at the cashier with the chosen instruments.
+//! Checked first (who may pay it, the pay password, instruments that add up, a bound card),
+//! then the wallet parts taken in one unit with the payment locked, then the card part at the
+//! bank, then acquiring asked to take the payment's result from the wallet channel.
+
+use paycore_acquiring::{Acquiring, AcquiringError, Payment, WALLET_CHANNEL};
+use paycore_kernel::{BizType, Money};
+
+use crate::model::{Instrument, Plan, PlanStatus};
+use crate::plan::{request_hash, Bill};
+use crate::{Cashier, CashierError};
+
+/// What the payer asks (`POST /v1/members/me/payments/{payment_id}/pay`).
+#[derive(Debug, Clone)]
+pub struct PayRequest {
+    pub request_no: String,
+    pub instruments: Vec<Instrument>,
+    pub pay_password: Option<String>,
+}
+
+pub(crate) fn check_request_no(r: &str) -> Result<(), CashierError> {
+    let ok = (1..=64).contains(&r.len())
+        && r.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    match ok {
+        true => Ok(()),
+        false => Err(CashierError::Invalid(
+            "request_no must be 1 to 64 of A-Z a-z 0-9 . _ -".into(),
+        )),
+    }
+}
+
+impl Cashier {
+    /// A payment the member may pay at the cashier: a wallet payment, for them or for anyone
+    /// (another member's payment is not found, rather than shown).
+    pub async fn payable(
+        &self,
+        acquiring: &Acquiring,
+        member_id: &str,
+        payment_id: &str,
+    ) -> Result<Payment, CashierError> {
+        let p = match acquiring.payment_for_payer(payment_id).await {
+            Err(AcquiringError::NotFound) => return Err(CashierError::NotFound),
+            other => other?,
+        };
+        let payer = p.payer.get("member_id").and_then(|m| m.as_str());
+        if p.channel.as_deref() != Some(WALLET_CHANNEL) || payer.is_some_and(|m| m != member_id) {
+            return Err(CashierError::NotFound);
+        }
+        Ok(p)
+    }
+
+    /// Pays the payment with `req.instruments`, all or nothing. The same `request_no` again
+    /// answers the payment as it is now and takes nothing again.
+    pub async fn pay(
+        &self,
+        acquiring: &Acquiring,
+        member_id: &str,
+        payment_id: &str,
+        req: PayRequest,
+    ) -> Result<Payment, CashierError> {
+        check_request_no(&req.request_no)?;
+        let payment = self.payable(acquiring, member_id, payment_id).await?;
+        let hash = request_hash(payment_id, &req.instruments);
+        if let Some(plan) = self.by_request(member_id, &req.request_no).await? {
+            if plan.request_hash != hash {
+                return Err(CashierError::IdempotencyConflict);
+            }
+            return self.after_plan(acquiring, plan).await;
+        }
+        let member = self.0.members.get(member_id).await?;
+        member.require_active_member()?;
+        self.authorize(&member, payment.amount, req.pay_password.as_deref())
+            .await?;
+        let bill = Bill {
+            merchant_id: &payment.merchant_id,
+            product: payment.product,
+            amount: payment.amount,
+        };
+        let parts = self.parts(member_id, &bill, &req.instruments).await?;
+        let mut card_attempt = None;
+        if let Some(card_id) = parts.iter().find_map(|p| p.card_id.as_deref()) {
+            self.bound_card(member_id, card_id).await?;
+            self.bank()?;
+            card_attempt = Some(self.0.ids.next(BizType::ChannelAttempt, member_id).await?);
+        }
+        self.open_accounts(member_id).await?;
+        let plan = Plan {
+            plan_id: self.0.ids.next(BizType::Plan, member_id).await?.to_string(),
+            payment_id: payment.payment_id.clone(),
+            attempt_id: payment.attempt_id.clone().unwrap_or_default(),
+            merchant_id: payment.merchant_id.clone(),
+            member_id: member_id.to_string(),
+            request_no: req.request_no.clone(),
+            request_hash: hash,
+            amount: payment.amount,
+            status: PlanStatus::Executing,
+            card_attempt: card_attempt.map(|a| a.to_string()),
+            card_txn_id: None,
+            fail_code: None,
+            fail_message: None,
+            parts,
+        };
+        let plan = self
+            .record(acquiring, plan, payment.product.as_str())
+            .await?;
+        self.after_plan(acquiring, plan).await
+    }
+
+    /// The pay password, unless the amount is within the member's password-free limit (a
+    /// password given anyway is checked).
+    async fn authorize(
+        &self,
+        me: &paycore_member::Member,
+        amount: Money,
+        pay_password: Option<&str>,
+    ) -> Result<(), CashierError> {
+        match pay_password {
+            Some(p) => Ok(self.0.members.check_pay_password(&me.member_id, p).await?),
+            None if me.needs_pay_password(amount) => Err(CashierError::Invalid(
+                "pay_password is required for this amount".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    async fn bound_card(&self, member_id: &str, card_id: &str) -> Result<(), CashierError> {
+        let card = match self.0.cards.card(member_id, card_id).await {
+            Err(paycore_card::CardError::NotFound) => {
+                return Err(CashierError::Invalid("no such card".into()))
+            }
+            other => other?,
+        };
+        match (card.status, card.agreement_no) {
+            (paycore_card::CardStatus::Bound, Some(_)) => Ok(()),
+            _ => Err(CashierError::InvalidState("the card is not bound".into())),
+        }
+    }
+
+    /// Takes the wallet parts with the payment locked: one plan per attempt, while the payment
+    /// still waits for its payer.
+    async fn record(
+        &self,
+        acquiring: &Acquiring,
+        plan: Plan,
+        product: &str,
+    ) -> Result<Plan, CashierError> {
+        let (me, acq, p, product) = (
+            self.clone(),
+            acquiring.clone(),
+            plan.clone(),
+            product.to_string(),
+        );
+        let done = self
+            .0
+            .db
+            .unit(move |c| {
+                Box::pin(async move {
+                    acq.open_payment_in(c, &p.payment_id).await?;
+                    me.take_in(c, &p, &product).await
+                })
+            })
+            .await;
+        match done {
+            Ok(()) => self.plan(&plan.plan_id).await,
+            Err(CashierError::Store(e)) if e.is_unique_violation() => {
+                match self.by_request(&plan.member_id, &plan.request_no).await? {
+                    Some(same) if same.request_hash == plan.request_hash => Ok(same),
+                    Some(_) => Err(CashierError::IdempotencyConflict),
+                    None => Err(CashierError::InvalidState(
+                        "the payment is being paid by another request".into(),
+                    )),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After the wallet parts: the card part at the bank, then the payment's result.
+    async fn after_plan(&self, acquiring: &Acquiring, plan: Plan) -> Result<Payment, CashierError> {
+        let plan = match plan.status {
+            PlanStatus::Executing => self.charge_card(&plan).await?,
+            _ => plan,
+        };
+        if plan.status == PlanStatus::Failed {
+            let why = plan.fail_message.clone().unwrap_or_default();
+            return Err(CashierError::Declined(format!(
+                "the bank refused the card ({}): {why}; nothing was charged",
+                plan.fail_code.as_deref().unwrap_or("DECLINED")
+            )));
+        }
+        Ok(acquiring.pay_now(&plan.payment_id).await?)
+    }
+
+    async fn by_request(
+        &self,
+        member_id: &str,
+        request_no: &str,
+    ) -> Result<Option<Plan>, CashierError> {
+        self.plan_where(
+            "member_id = $1 AND request_no = $2",
+            &[member_id.into(), request_no.into()],
+        )
+        .await
+    }
+}
