@@ -16,7 +16,7 @@
 //! # Modules
 //! `model` → `plan` (instruments to parts) → `take` (the wallet parts, and their way back) →
 //! `card` (the bank part) → `refund` → `channel` (the connector) → `methods` → `pay` (the
-//! payer's call, with acquiring).
+//! payer's call, with acquiring and risk) → `verify` (step-up) → `repay`.
 
 mod card;
 mod channel;
@@ -28,11 +28,13 @@ mod refund;
 mod repay;
 mod rows;
 mod take;
+mod verify;
 
 pub use channel::WALLET_CHANNEL;
 pub use methods::{CardMethod, CouponMethod, Methods};
 pub use model::{Instrument, Part, PartKind, Plan, PlanStatus};
-pub use pay::PayRequest;
+pub use pay::{PayOutcome, PayRequest};
+pub use verify::Verification;
 
 use std::sync::Arc;
 
@@ -53,11 +55,18 @@ use paycore_store::{Db, StoreError};
 /// The cashier's tables.
 pub const SCHEMA: Schema = Schema {
     component: "cashier",
-    migrations: &[Migration {
-        version: 1,
-        name: "cashier",
-        sql: include_str!("../migrations/0001_cashier.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "cashier",
+            sql: include_str!("../migrations/0001_cashier.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "challenged requests",
+            sql: include_str!("../migrations/0002_challenges.sql"),
+        },
+    ],
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +84,9 @@ pub enum CashierError {
     LimitExceeded(String),
     #[error("{0}")]
     InvalidState(String),
+    /// Risk blocked the payment (the rules that fired): nothing was taken.
+    #[error("the payment was refused by risk rules: {0}")]
+    RiskRejected(String),
     /// The bank refused the card part: every part was given back.
     #[error("{0}")]
     Declined(String),
@@ -96,6 +108,8 @@ pub enum CashierError {
     Id(#[from] IdError),
     #[error(transparent)]
     Money(#[from] MoneyError),
+    #[error(transparent)]
+    Risk(#[from] paycore_risk::RiskError),
 }
 
 impl From<sqlx::Error> for CashierError {
@@ -161,6 +175,8 @@ pub struct Parts {
     pub marketing: Marketing,
     pub quotas: Quotas,
     pub credit: Credit,
+    /// The risk step: every payment is judged before anything is taken.
+    pub risk: paycore_risk::Risk,
     /// The bank that charges bound cards (none: card parts are unavailable).
     pub bank: Option<Arc<dyn Connector>>,
     /// `{platform}`: the cashier page is `{platform}/cashier/{payment_id}`.
@@ -194,5 +210,9 @@ impl Cashier {
 
     pub fn credit(&self) -> &Credit {
         &self.0.credit
+    }
+
+    pub fn risk(&self) -> &paycore_risk::Risk {
+        &self.0.risk
     }
 }

@@ -1,10 +1,12 @@
 //! The payer's call: pay a payment waiting at the cashier with the chosen instruments.
 //! Checked first (who may pay it, the pay password, instruments that add up, a bound card),
-//! then the wallet parts taken in one unit with the payment locked, then the card part at the
-//! bank, then acquiring asked to take the payment's result from the wallet channel.
+//! then judged by risk (allowed, challenged: confirm first, or blocked), then the wallet parts
+//! taken in one unit with the payment locked, then the card part at the bank, then acquiring
+//! asked to take the payment's result from the wallet channel.
 
 use paycore_acquiring::{Acquiring, AcquiringError, Payment, WALLET_CHANNEL};
 use paycore_kernel::{BizType, Money};
+use paycore_risk::{Action, Facts};
 
 use crate::model::{Instrument, Plan, PlanStatus};
 use crate::plan::{request_hash, Bill};
@@ -16,6 +18,21 @@ pub struct PayRequest {
     pub request_no: String,
     pub instruments: Vec<Instrument>,
     pub pay_password: Option<String>,
+    /// The payer's device and address, for risk.
+    pub device_id: Option<String>,
+    pub client_ip: Option<String>,
+}
+
+/// What became of the payer's call.
+#[derive(Debug, Clone)]
+pub enum PayOutcome {
+    /// Paid (`succeeded`), or with the bank (`processing`).
+    Done(Box<Payment>),
+    /// Risk asks for confirmation first (`verify` with the code sent by `method`).
+    Verify {
+        payment: Box<Payment>,
+        method: &'static str,
+    },
 }
 
 pub(crate) fn check_request_no(r: &str) -> Result<(), CashierError> {
@@ -58,7 +75,7 @@ impl Cashier {
         member_id: &str,
         payment_id: &str,
         req: PayRequest,
-    ) -> Result<Payment, CashierError> {
+    ) -> Result<PayOutcome, CashierError> {
         check_request_no(&req.request_no)?;
         let payment = self.payable(acquiring, member_id, payment_id).await?;
         let hash = request_hash(payment_id, &req.instruments);
@@ -66,12 +83,60 @@ impl Cashier {
             if plan.request_hash != hash {
                 return Err(CashierError::IdempotencyConflict);
             }
-            return self.after_plan(acquiring, plan).await;
+            return Ok(PayOutcome::Done(Box::new(
+                self.after_plan(acquiring, plan).await?,
+            )));
+        }
+        if let Some(h) = self.challenged(member_id, &req.request_no).await? {
+            return match h == hash {
+                true => Ok(PayOutcome::Verify {
+                    payment: Box::new(payment),
+                    method: "sms",
+                }),
+                false => Err(CashierError::IdempotencyConflict),
+            };
         }
         let member = self.0.members.get(member_id).await?;
         member.require_active_member()?;
         self.authorize(&member, payment.amount, req.pay_password.as_deref())
             .await?;
+        let card_id = req.instruments.iter().find_map(|i| match i {
+            Instrument::Card { card_id, .. } => Some(card_id.clone()),
+            _ => None,
+        });
+        let facts = Facts {
+            reference: payment.payment_id.clone(),
+            member_id: member_id.to_string(),
+            card_id,
+            device_id: req.device_id.clone(),
+            client_ip: req.client_ip.clone(),
+            amount: payment.amount,
+        };
+        let decision = self.0.risk.assess(&facts).await?;
+        match decision.action {
+            Action::Block => {
+                let names: Vec<&str> = decision.fired.iter().map(|f| f.name.as_str()).collect();
+                return Err(CashierError::RiskRejected(names.join(", ")));
+            }
+            Action::Challenge => return self.challenge(member_id, &payment, &req, &hash).await,
+            Action::Allow => {}
+        }
+        Ok(PayOutcome::Done(Box::new(
+            self.execute(acquiring, &member, payment, req, hash).await?,
+        )))
+    }
+
+    /// A request judged and confirmed: its parts checked, the wallet parts taken, the card
+    /// charged, the payment's result.
+    pub(crate) async fn execute(
+        &self,
+        acquiring: &Acquiring,
+        member: &paycore_member::Member,
+        payment: Payment,
+        req: PayRequest,
+        hash: String,
+    ) -> Result<Payment, CashierError> {
+        let member_id = member.member_id.as_str();
         let bill = Bill {
             merchant_id: &payment.merchant_id,
             product: payment.product,

@@ -14,6 +14,7 @@ pub mod merchant;
 pub mod operators;
 pub mod payments;
 pub mod quota;
+pub mod risk;
 pub mod service;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

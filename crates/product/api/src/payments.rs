@@ -141,6 +141,9 @@ pub enum NextActionObject {
     QrCode { code: String },
     /// Send the payer to the platform's cashier page, where they choose how to pay.
     Cashier { url: String },
+    /// The payer confirms first (risk asked): `POST …/verify` with the code sent by `sms`, or
+    /// the `pay_password`.
+    Verify { method: String },
 }
 
 /// A payment's status.

@@ -12,7 +12,7 @@ use paycore_api::cashier::{
 use paycore_api::fields::{rfc3339, CurrencyCode};
 use paycore_api::payments::PaymentObject;
 use paycore_api::ErrorCode;
-use paycore_cashier::{CashierError, Instrument, PayRequest};
+use paycore_cashier::{CashierError, Instrument, PayOutcome, PayRequest, Verification};
 use paycore_kernel::Money;
 use paycore_member::MemberSession;
 
@@ -91,8 +91,36 @@ fn instrument(i: InstrumentInput) -> Instrument {
     }
 }
 
-/// Pay the payment with these instruments, all or nothing: `succeeded`, or `processing` while
-/// the bank's answer on a card part is not known.
+/// The payer's device (`Paycore-Device-Id`, optional) and address, for risk.
+pub(crate) fn device_and_address(
+    headers: &axum::http::HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+) -> (Option<String>, Option<String>) {
+    let device = headers
+        .get("paycore-device-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|d| (1..=128).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string);
+    (device, peer.map(|p| p.ip().to_string()))
+}
+
+/// The pay call's answer: the payment, with `next_action: verify` when risk asks for more.
+pub(crate) fn outcome_view(o: PayOutcome) -> PaymentObject {
+    match o {
+        PayOutcome::Done(p) => crate::views::payment(&p),
+        PayOutcome::Verify { payment, method } => {
+            let mut v = crate::views::payment(&payment);
+            v.next_action = Some(paycore_api::payments::NextActionObject::Verify {
+                method: method.to_string(),
+            });
+            v
+        }
+    }
+}
+
+/// Pay the payment with these instruments, all or nothing: `succeeded`, `processing` while
+/// the bank's answer on a card part is not known, or `next_action: verify` when risk asks the
+/// payer to confirm first.
 #[utoipa::path(post, path = "/v1/members/me/payments/{payment_id}/pay", tag = "members",
     params(("payment_id" = String, Path)), request_body = PayPayment,
     responses((status = 200, body = PaymentObject)), security(("member_token" = [])))]
@@ -100,16 +128,44 @@ pub async fn pay(
     State(app): State<AppState>,
     Extension(s): Extension<MemberSession>,
     ApiPath(payment_id): ApiPath<String>,
+    headers: axum::http::HeaderMap,
+    peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     JsonBody(req): JsonBody<PayPayment>,
 ) -> ApiResult<Json<PaymentObject>> {
+    let (device_id, client_ip) = device_and_address(&headers, peer.map(|p| (p.0).0));
     let req = PayRequest {
         request_no: req.request_no,
         instruments: req.instruments.into_iter().map(instrument).collect(),
         pay_password: req.pay_password.map(|p| p.0.into_inner()),
+        device_id,
+        client_ip,
+    };
+    let o = app
+        .cashier
+        .pay(&app.acquiring, &s.member_id, &payment_id, req)
+        .await?;
+    Ok(Json(outcome_view(o)))
+}
+
+/// Confirm a payment risk challenged, with the SMS code sent for it or the pay password; it
+/// is then paid as it was asked.
+#[utoipa::path(post, path = "/v1/members/me/payments/{payment_id}/verify", tag = "members",
+    params(("payment_id" = String, Path)), request_body = paycore_api::risk::VerifyPayment,
+    responses((status = 200, body = PaymentObject)), security(("member_token" = [])))]
+pub async fn verify(
+    State(app): State<AppState>,
+    Extension(s): Extension<MemberSession>,
+    ApiPath(payment_id): ApiPath<String>,
+    JsonBody(req): JsonBody<paycore_api::risk::VerifyPayment>,
+) -> ApiResult<Json<PaymentObject>> {
+    let how = match (req.sms_code, req.pay_password) {
+        (Some(code), None) => Verification::SmsCode(code),
+        (None, Some(p)) => Verification::PayPassword(p.0.into_inner()),
+        _ => return Err(ApiError::invalid("give either sms_code or pay_password")),
     };
     let p = app
         .cashier
-        .pay(&app.acquiring, &s.member_id, &payment_id, req)
+        .verify(&app.acquiring, &s.member_id, &payment_id, how)
         .await?;
     Ok(Json(crate::views::payment(&p)))
 }
@@ -192,6 +248,8 @@ impl From<CashierError> for ApiError {
             CashierError::LimitExceeded(_) => ErrorCode::LimitExceeded,
             CashierError::InvalidState(_) => ErrorCode::InvalidState,
             CashierError::Declined(_) => ErrorCode::PaymentDeclined,
+            CashierError::RiskRejected(_) => ErrorCode::RiskRejected,
+            CashierError::Risk(paycore_risk::RiskError::Invalid(_)) => ErrorCode::InvalidRequest,
             CashierError::Unavailable(_) => ErrorCode::ChannelUnavailable,
             other => return ApiError::internal(&other),
         };

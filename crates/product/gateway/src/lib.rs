@@ -195,6 +195,10 @@ fn members_router(app: AppState) -> Router<AppState> {
             post(cashier_api::pay),
         )
         .route(
+            "/v1/members/me/payments/{payment_id}/verify",
+            post(cashier_api::verify),
+        )
+        .route(
             "/v1/members/me/credit/bills",
             get(cashier_api::credit_bills),
         )

@@ -146,6 +146,13 @@ fn member_errors(operation: &str) -> Option<Answers> {
             MEMBER,
             &[InvalidRequest, NotFound, InvalidState, ChannelUnavailable],
         ),
+        _ => return cashier_errors(operation),
+    })
+}
+
+/// The member operations of paying at the cashier, and of credit.
+fn cashier_errors(operation: &str) -> Option<Answers> {
+    Some(match operation {
         "methods" | "credit_bills" => (MEMBER, &[NotFound]),
         "pay" => (
             MEMBER,
@@ -155,6 +162,21 @@ fn member_errors(operation: &str) -> Option<Answers> {
                 Forbidden,
                 NotFound,
                 IdempotencyConflict,
+                InvalidState,
+                InsufficientBalance,
+                VerificationFailed,
+                RiskRejected,
+                PaymentDeclined,
+                ChannelUnavailable,
+            ],
+        ),
+        "verify" => (
+            MEMBER,
+            &[
+                LimitExceeded,
+                InvalidRequest,
+                Forbidden,
+                NotFound,
                 InvalidState,
                 InsufficientBalance,
                 VerificationFailed,
@@ -268,6 +290,9 @@ fn platform_errors(operation: &str) -> Answers {
         "get_member" => (OPERATOR, &[NotFound]),
         "change_member_status" => (OPERATOR_WRITE, &[NotFound, InvalidState]),
         "set_credit_line" => (OPERATOR_WRITE, &[NotFound, Forbidden]),
+        "list_risk_rules" => (OPERATOR, &[]),
+        "create_risk_rule" => (OPERATOR_WRITE, &[]),
+        "set_risk_rule_status" => (OPERATOR_WRITE, &[NotFound]),
         "disable_operator" => (OPERATOR_WRITE, &[NotFound]),
         "rotate_operator" => (OPERATOR_WRITE, &[NotFound, InvalidState]),
         "list_operators" => (OPERATOR, &[]),
@@ -351,6 +376,7 @@ impl utoipa::Modify for Security {
         crate::wallet_api::coupons,
         crate::cashier_api::methods,
         crate::cashier_api::pay,
+        crate::cashier_api::verify,
         crate::cashier_api::credit_bills,
         crate::cashier_api::repay,
         crate::admin::marketing::create_coupon_template,
@@ -360,6 +386,9 @@ impl utoipa::Modify for Security {
         crate::admin::members::get_member,
         crate::admin::members::change_member_status,
         crate::admin::members::set_credit_line,
+        crate::admin::risk::list_risk_rules,
+        crate::admin::risk::create_risk_rule,
+        crate::admin::risk::set_risk_rule_status,
         crate::payment_api::create_payment,
         crate::payment_api::get_payment,
         crate::agreement_api::create_agreement,

@@ -41,7 +41,7 @@ use paycore_store::Db;
 
 /// Every subsystem's tables, in the order their migrations run: each after the ones it
 /// depends on.
-pub const SCHEMA: [&Schema; 18] = [
+pub const SCHEMA: [&Schema; 19] = [
     &paycore_store::migrate::SCHEMA,
     &paycore_ledger::SCHEMA,
     &paycore_channels::SCHEMA,
@@ -54,6 +54,7 @@ pub const SCHEMA: [&Schema; 18] = [
     &paycore_marketing::SCHEMA,
     &paycore_quota::SCHEMA,
     &paycore_credit::SCHEMA,
+    &paycore_risk::SCHEMA,
     &paycore_notify::SCHEMA,
     &paycore_acquiring::SCHEMA,
     &paycore_cashier::SCHEMA,

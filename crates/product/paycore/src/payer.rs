@@ -80,6 +80,7 @@ impl Platform {
             marketing: marketing.clone(),
             quotas: quotas.clone(),
             credit,
+            risk: paycore_risk::Risk::new(self.db.clone(), self.ids.clone(), self.clock.clone()),
             bank: bank.clone(),
             platform_base_url: base_url.trim_end_matches('/').to_string(),
             coins_per_yuan: 100,

@@ -35,6 +35,7 @@ const SIBLINGS: &[(&str, &str)] = &[
     ("paycore-cashier", "paycore-marketing"),
     ("paycore-cashier", "paycore-quota"),
     ("paycore-cashier", "paycore-credit"),
+    ("paycore-cashier", "paycore-risk"),
     ("paycore-gateway", "paycore-api"),
     ("paycore", "paycore-api"),
     ("paycore", "paycore-gateway"),

@@ -430,3 +430,110 @@ async fn credit_pays_comes_back_with_a_refund_and_is_repaid_from_the_balance() {
     );
     books_balance(&s).await;
 }
+
+#[tokio::test]
+async fn risk_challenges_a_large_payment_until_the_sms_code_and_blocks_a_blacklisted_card() {
+    // A clock the test moves: one SMS a minute goes to a phone.
+    let clock = std::sync::Arc::new(paycore_kernel::ManualClock::new(
+        time::OffsetDateTime::now_utc(),
+    ));
+    let opts = paycore::testing::Options {
+        clock: clock.clone(),
+        ..Default::default()
+    };
+    let s = TestServer::start_with(opts).await.unwrap();
+    let m = shop(&s, &["CASHIER"]).await;
+    let (_, token) = member(&s, "13600000006").await;
+    let card_id = card(&s, &token, "13600000016").await;
+    top_up(&s, &token, &card_id, "T-1", 20_000).await;
+    let rule = json!({"name": "large payments confirm", "kind": "AMOUNT", "threshold": 5_000,
+        "currency": "CNY", "action": "CHALLENGE"});
+    let (st, r) = admin(&s, "POST", "/admin/v1/risk/rules", Some(rule)).await;
+    assert_eq!(st, 201, "{r}");
+    let block = json!({"name": "stolen cards", "kind": "BLACKLIST", "subject": "CARD",
+        "values": [card_id], "action": "BLOCK"});
+    let (st, _) = admin(&s, "POST", "/admin/v1/risk/rules", Some(block)).await;
+    assert_eq!(st, 201);
+    let bad = json!({"name": "no threshold", "kind": "AMOUNT", "action": "BLOCK"});
+    let (st, _) = admin(&s, "POST", "/admin/v1/risk/rules", Some(bad)).await;
+    assert_eq!(st, 400);
+    let (_, list) = admin(&s, "GET", "/admin/v1/risk/rules", None).await;
+    assert_eq!(list["rules"].as_array().map(Vec::len), Some(2), "{list}");
+
+    clock.advance(time::Duration::seconds(61));
+    let p = payment(&s, &m, "RISK-1", 6_000, json!({})).await;
+    let pid = p["id"].as_str().unwrap();
+    let pay = format!("/v1/members/me/payments/{pid}/pay");
+    let body = json!({"request_no": "P-1", "pay_password": "135790",
+        "instruments": [{"type": "BALANCE", "amount": 6_000}]});
+    let (st, w) = call(&s, "POST", &pay, Some(&token), Some(body.clone())).await;
+    assert_eq!(st, 200, "{w}");
+    assert_eq!(
+        (w["status"].as_str(), w["next_action"]["type"].as_str()),
+        (Some("created"), Some("verify")),
+        "{w}"
+    );
+    assert_eq!(w["next_action"]["method"], "sms");
+    assert_eq!(
+        cny(&s, &token).await,
+        20_000,
+        "nothing taken before the confirmation"
+    );
+    let (_, again) = call(&s, "POST", &pay, Some(&token), Some(body)).await;
+    assert_eq!(
+        again["next_action"]["type"], "verify",
+        "the same request waits: {again}"
+    );
+    let verify = format!("/v1/members/me/payments/{pid}/verify");
+    let (st, e) = call(
+        &s,
+        "POST",
+        &verify,
+        Some(&token),
+        Some(json!({"sms_code": "000000"})),
+    )
+    .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (422, Some("VERIFICATION_FAILED")),
+        "{e}"
+    );
+    let code = newest_code(&s, "13600000006").await;
+    let (st, paid) = call(
+        &s,
+        "POST",
+        &verify,
+        Some(&token),
+        Some(json!({"sms_code": code})),
+    )
+    .await;
+    assert_eq!(
+        (st, paid["status"].as_str()),
+        (200, Some("succeeded")),
+        "{paid}"
+    );
+    assert_eq!(cny(&s, &token).await, 14_000);
+    let (st, _) = call(
+        &s,
+        "POST",
+        &verify,
+        Some(&token),
+        Some(json!({"sms_code": code})),
+    )
+    .await;
+    assert_eq!(st, 409, "nothing waits any more");
+
+    // A blacklisted card: refused, nothing taken.
+    let p = payment(&s, &m, "RISK-2", 1_000, json!({})).await;
+    let pay = format!("/v1/members/me/payments/{}/pay", p["id"].as_str().unwrap());
+    let body = json!({"request_no": "P-2", "pay_password": "135790", "instruments": [
+        {"type": "BALANCE", "amount": 500}, {"type": "CARD", "card_id": card_id, "amount": 500}]});
+    let (st, e) = call(&s, "POST", &pay, Some(&token), Some(body)).await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (422, Some("RISK_REJECTED")),
+        "{e}"
+    );
+    assert_eq!(cny(&s, &token).await, 14_000);
+    books_balance(&s).await;
+}

@@ -161,6 +161,7 @@ biz_types! {
     Account = 31,
     Hold = 32,
     Plan = 33,
+    RiskRule = 34,
     Notification = 40,
     Event = 41,
     Job = 42,
@@ -616,7 +617,7 @@ mod tests {
 
     #[test]
     fn biz_codes_are_stable_two_digit_and_unique() {
-        assert_eq!(BizType::all().len(), 26);
+        assert_eq!(BizType::all().len(), 27);
         let mut seen = HashSet::new();
         for &b in BizType::all() {
             assert!(b.code() >= 10 && b.code() < 100, "{b:?}");

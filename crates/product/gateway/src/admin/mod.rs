@@ -10,6 +10,7 @@ pub mod members;
 pub mod merchants;
 pub mod operators;
 pub mod quotas;
+pub mod risk;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -54,6 +55,9 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/admin/v1/members/{member_id}", Read),
     ("POST", "/admin/v1/members/{member_id}/status", Admin),
     ("POST", "/admin/v1/members/{member_id}/credit", Finance),
+    ("GET", "/admin/v1/risk/rules", Read),
+    ("POST", "/admin/v1/risk/rules", Operate),
+    ("POST", "/admin/v1/risk/rules/{rule_id}/status", Operate),
     ("GET", "/admin/v1/quotas", Read),
     ("GET", "/admin/v1/ledger/trial-balance", Read),
     ("GET", "/admin/v1/ledger/verify", Read),
@@ -139,6 +143,14 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route(
             "/admin/v1/members/{member_id}/credit",
             post(members::set_credit_line),
+        )
+        .route(
+            "/admin/v1/risk/rules",
+            post(risk::create_risk_rule).get(risk::list_risk_rules),
+        )
+        .route(
+            "/admin/v1/risk/rules/{rule_id}/status",
+            post(risk::set_risk_rule_status),
         )
         .route(
             "/admin/v1/quotas",
