@@ -14,6 +14,7 @@ pub mod auth;
 pub mod callbacks;
 pub mod card_api;
 pub mod cashier_api;
+mod cashier_page;
 pub mod error;
 pub mod extract;
 pub mod input;
@@ -270,6 +271,7 @@ pub fn router(app: AppState) -> Router {
             post(callbacks::channel_notify),
         )
         .route("/channels/{channel}/return", get(callbacks::channel_return))
+        .merge(cashier_page::routes())
         .merge(admin::routes(app.clone()));
     let root = if app.config.metrics_on_api {
         root.route("/metrics", get(service::metrics))
