@@ -83,7 +83,7 @@ impl Acquiring {
 
     /// The unit of work of a payment attempt's result: the attempt, the payment, the voucher
     /// and the event, or, for a success of the wrong amount, only the alert.
-    async fn apply_payment_unit(
+    pub(crate) async fn apply_payment_unit(
         &self,
         tx: &mut dyn Conn,
         attempt_id: &str,

@@ -31,6 +31,8 @@ struct NewOrder {
     attempt_id: String,
     now: i64,
     expire_at: i64,
+    /// What the payer does next, when it is known before any channel is asked (the cashier).
+    next_action: Option<String>,
 }
 
 /// What a merchant asks for (`POST /v1/payments`), already checked for form by the gateway.
@@ -80,6 +82,14 @@ pub const CHANNEL_PRODUCTS: [Product; 5] = [
 
 /// The channel of payments paid from the platform's own accounts: the cashier's.
 pub const WALLET_CHANNEL: &str = "wallet";
+
+/// The cashier page of a payment: where the payer of a wallet payment chooses how to pay.
+pub fn cashier_url(platform_base_url: &str, payment_id: &str) -> String {
+    format!(
+        "{}/cashier/{payment_id}",
+        platform_base_url.trim_end_matches('/')
+    )
+}
 
 /// Products the payer pays at the cashier, from the wallet (a `QUICK_PAY` payment of a member
 /// without a card token is one too: the member picks a bound card there).
@@ -239,6 +249,10 @@ impl Acquiring {
             Ok(created) => created,
             Err(existing) => return self.same_request(existing, &hash).await,
         };
+        if req.at_cashier() {
+            // The payer chooses at the cashier, which asks risk then; nothing to send yet.
+            return Ok((payment, true));
+        }
         // 4. risk
         let risk = self.risk.assess(&payment);
         tracing::info!(target: "digest.biz", biz = "payment", step = "4.risk",
@@ -338,6 +352,10 @@ impl Acquiring {
             attempt_id: attempt_id.to_string(),
             now,
             expire_at,
+            next_action: req.at_cashier().then(|| {
+                let url = cashier_url(&self.config.platform_base_url, payment_id.as_str());
+                serde_json::json!({"type": "cashier", "url": url}).to_string()
+            }),
         };
         let me = self.clone();
         let inserted = self
@@ -373,9 +391,9 @@ impl Acquiring {
                     "INSERT INTO payments (payment_id, merchant_id, out_trade_no, request_hash,
                         product, amount, currency, subject, payer, notify_url, return_url, metadata,
                         fee, fee_rate_bps, contract_version, status, channel, attempt_id, expire_at,
-                        created_at, updated_at)
+                        created_at, updated_at, next_action)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $20,
-                        $16, $17, $18, $19, $19)
+                        $16, $17, $18, $19, $19, $21)
                      ON CONFLICT (merchant_id, out_trade_no) DO NOTHING
                      RETURNING {PAYMENT_COLUMNS}"
                 ),
@@ -400,6 +418,7 @@ impl Acquiring {
                     o.expire_at.into(),
                     o.now.into(),
                     PaymentStatus::Created.as_str().into(),
+                    o.next_action.as_deref().into(),
                 ],
             )
             .await?;

@@ -44,7 +44,7 @@ mod wallet;
 pub use alerts::{Alert, AlertKind};
 pub use bill::MerchantBalance;
 pub use channel::ChannelResult;
-pub use create::{NewPayment, CHANNEL_PRODUCTS, WALLET_CHANNEL, WALLET_PRODUCTS};
+pub use create::{cashier_url, NewPayment, CHANNEL_PRODUCTS, WALLET_CHANNEL, WALLET_PRODUCTS};
 pub use error::AcquiringError;
 pub use jobs::JobKind;
 pub use machines::{
@@ -54,6 +54,7 @@ pub use model::{Attempt, AttemptKind, NextAction, Payment, Refund, RefundKind, R
 pub use posting::Voucher;
 pub use query_back::QueryBackSchedule;
 pub use refund::{FeeRefundPolicy, NewRefund, RefundResult};
+pub use wallet::WalletSuccess;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -50,3 +50,59 @@ impl Acquiring {
             .await
     }
 }
+
+/// What booking a wallet success needs made ready before the unit of work that books it (which
+/// awaits nothing but its own statements): the attempt's ids and the ledger's accounts.
+pub struct WalletSuccess {
+    attempt_id: String,
+    ids: crate::rows::ReservedIds,
+}
+
+impl Acquiring {
+    /// Makes ready what [`Acquiring::apply_wallet_success_in`] needs for the payment's
+    /// current attempt.
+    pub async fn prepare_wallet_success(
+        &self,
+        payment: &Payment,
+    ) -> Result<WalletSuccess, AcquiringError> {
+        let attempt_id = payment
+            .attempt_id
+            .as_deref()
+            .ok_or(AcquiringError::NotFound)?;
+        // A success may be late (the payment closed meanwhile): then it is refunded at once.
+        let ids = self.reserve_ids(attempt_id, true).await?;
+        self.ledger.ready().await?;
+        let channel = payment.channel.as_deref().unwrap_or(crate::WALLET_CHANNEL);
+        self.ensure_accounts(&payment.merchant_id, channel, payment.amount.currency())
+            .await?;
+        Ok(WalletSuccess {
+            attempt_id: attempt_id.to_string(),
+            ids,
+        })
+    }
+
+    /// The wallet channel's success of the attempt, applied in the caller's unit of work — the
+    /// one that took the wallet's parts — exactly as its answer would be: the payment and its
+    /// parts commit together.
+    pub async fn apply_wallet_success_in(
+        &self,
+        tx: &mut dyn Conn,
+        prepared: &WalletSuccess,
+        plan_id: &str,
+        amount: paycore_kernel::Money,
+    ) -> Result<Payment, AcquiringError> {
+        let result = crate::channel::ChannelResult::Succeeded {
+            channel_txn_id: plan_id.to_string(),
+            amount,
+        };
+        self.apply_payment_unit(
+            tx,
+            &prepared.attempt_id,
+            &result,
+            ResultSource::Sync,
+            &prepared.ids,
+        )
+        .await?
+        .or_refused("amount differs from the order")
+    }
+}

@@ -12,8 +12,9 @@ use paycore_kernel::product::Product;
 use paycore_kernel::{Currency, Money};
 use time::Date;
 
-use crate::model::{Plan, PlanStatus};
+use crate::model::PlanStatus;
 use crate::{Cashier, CashierError};
+use paycore_kernel::state::Named;
 
 /// The wallet channel's code (and the owner of its clearing account, 112201).
 pub const WALLET_CHANNEL: &str = "wallet";
@@ -23,27 +24,48 @@ pub(crate) struct WalletChannel(pub(crate) Cashier);
 /// What a plan means for its payment attempt.
 enum Word {
     NotChosen,
-    Paid(Box<Plan>),
+    Paid { plan_id: String, amount: Money },
     Open,
     Failed { code: String, message: String },
 }
 
 impl Cashier {
-    /// The attempt's plan, its card part asked about again when its result is not known.
+    /// The attempt's plan (its status only: one read), its card part asked about again when
+    /// its result is not known.
     async fn word(&self, attempt_id: &str) -> Result<Word, CashierError> {
-        let Some(mut plan) = self.live_plan(attempt_id).await? else {
+        let row = self
+            .0
+            .db
+            .read_optional(
+                "SELECT plan_id, status, amount, currency, fail_code, fail_message
+                 FROM cashier_plans WHERE live_attempt = $1",
+                &[attempt_id.into()],
+            )
+            .await?;
+        let Some(r) = row else {
             return Ok(Word::NotChosen);
         };
-        if plan.status == PlanStatus::Unknown {
-            plan = self.query_card(&plan).await?;
+        let corrupt = |w: &str| CashierError::Corrupt(w.to_string());
+        let mut status = PlanStatus::parse(&r.text("status")?).ok_or_else(|| corrupt("status"))?;
+        let (mut code, mut message) = (r.opt_text("fail_code")?, r.opt_text("fail_message")?);
+        if status == PlanStatus::Unknown {
+            let plan = self
+                .query_card(&self.plan(&r.text("plan_id")?).await?)
+                .await?;
+            (status, code, message) = (plan.status, plan.fail_code, plan.fail_message);
         }
-        Ok(match plan.status {
-            PlanStatus::Succeeded => Word::Paid(Box::new(plan)),
+        let currency =
+            Currency::from_code(&r.text("currency")?).map_err(|_| corrupt("currency"))?;
+        Ok(match status {
+            PlanStatus::Succeeded => Word::Paid {
+                plan_id: r.text("plan_id")?,
+                amount: Money::from_minor(r.int("amount")?, currency),
+            },
             PlanStatus::Executing | PlanStatus::Unknown => Word::Open,
             // A plan that failed is no longer live; a closed one never paid.
             PlanStatus::Failed | PlanStatus::Closed => Word::Failed {
-                code: plan.fail_code.unwrap_or_else(|| "NOT_PAID".into()),
-                message: plan.fail_message.unwrap_or_default(),
+                code: code.unwrap_or_else(|| "NOT_PAID".into()),
+                message: message.unwrap_or_default(),
             },
         })
     }
@@ -88,9 +110,9 @@ impl paycore_channels::Connector for WalletChannel {
                     channel_txn_id: None,
                 }
             }
-            Ok(Word::Paid(plan)) => PayOutcome::Succeeded {
-                channel_txn_id: plan.plan_id,
-                amount: plan.amount,
+            Ok(Word::Paid { plan_id, amount }) => PayOutcome::Succeeded {
+                channel_txn_id: plan_id,
+                amount,
             },
             Ok(Word::Failed { code, message }) => PayOutcome::Failed {
                 code,
@@ -116,9 +138,9 @@ impl paycore_channels::Connector for WalletChannel {
             Word::NotChosen | Word::Open => QueryOutcome::Pending {
                 channel_txn_id: None,
             },
-            Word::Paid(plan) => QueryOutcome::Succeeded {
-                channel_txn_id: plan.plan_id,
-                amount: plan.amount,
+            Word::Paid { plan_id, amount } => QueryOutcome::Succeeded {
+                channel_txn_id: plan_id,
+                amount,
                 paid_at: None,
             },
             Word::Failed { code, message } => QueryOutcome::Failed { code, message },
@@ -153,7 +175,7 @@ impl paycore_channels::Connector for WalletChannel {
             Ok(Word::NotChosen | Word::Failed { .. }) => CancelOutcome::Canceled {
                 channel_txn_id: None,
             },
-            Ok(Word::Paid(_)) => CancelOutcome::Failed {
+            Ok(Word::Paid { .. }) => CancelOutcome::Failed {
                 code: "PAID".into(),
                 message: "the payer paid this attempt; it is given back as a refund".into(),
             },

@@ -185,13 +185,17 @@ pub struct Parts {
     pub coins_per_yuan: i64,
 }
 
-/// The cashier over one database. Cheap to clone.
+/// The cashier over one database, and the members whose accounts are known to be open
+/// (opening is idempotent; this saves its round trips). Cheap to clone.
 #[derive(Clone)]
-pub struct Cashier(Arc<Parts>);
+pub struct Cashier(
+    Arc<Parts>,
+    Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+);
 
 impl Cashier {
     pub fn new(parts: Parts) -> Self {
-        Self(Arc::new(parts))
+        Self(Arc::new(parts), Arc::default())
     }
 
     fn now(&self) -> i64 {
@@ -200,7 +204,7 @@ impl Cashier {
 
     /// The cashier page of a payment.
     pub fn cashier_url(&self, payment_id: &str) -> String {
-        format!("{}/cashier/{payment_id}", self.0.platform_base_url)
+        paycore_acquiring::cashier_url(&self.0.platform_base_url, payment_id)
     }
 
     /// The wallet channel acquiring routes wallet payments to.

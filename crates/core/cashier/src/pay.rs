@@ -6,11 +6,17 @@
 
 use paycore_acquiring::{Acquiring, AcquiringError, Payment, WALLET_CHANNEL};
 use paycore_kernel::{BizType, Money};
-use paycore_risk::{Action, Facts};
+use paycore_risk::{Action, Decision, Facts};
 
 use crate::model::{Instrument, Plan, PlanStatus};
 use crate::plan::{request_hash, Bill};
 use crate::{Cashier, CashierError};
+
+/// What a request number was used for before.
+enum Seen {
+    Plan,
+    Challenge,
+}
 
 /// What the payer asks (`POST /v1/members/me/payments/{payment_id}/pay`).
 #[derive(Debug, Clone)]
@@ -79,22 +85,24 @@ impl Cashier {
         check_request_no(&req.request_no)?;
         let payment = self.payable(acquiring, member_id, payment_id).await?;
         let hash = request_hash(payment_id, &req.instruments);
-        if let Some(plan) = self.by_request(member_id, &req.request_no).await? {
-            if plan.request_hash != hash {
-                return Err(CashierError::IdempotencyConflict);
+        match self.seen(member_id, &req.request_no).await? {
+            Some((_, h)) if h != hash => return Err(CashierError::IdempotencyConflict),
+            Some((Seen::Plan, _)) => {
+                let plan = self
+                    .by_request(member_id, &req.request_no)
+                    .await?
+                    .ok_or(CashierError::NotFound)?;
+                return Ok(PayOutcome::Done(Box::new(
+                    self.after_plan(acquiring, plan).await?,
+                )));
             }
-            return Ok(PayOutcome::Done(Box::new(
-                self.after_plan(acquiring, plan).await?,
-            )));
-        }
-        if let Some(h) = self.challenged(member_id, &req.request_no).await? {
-            return match h == hash {
-                true => Ok(PayOutcome::Verify {
+            Some((Seen::Challenge, _)) => {
+                return Ok(PayOutcome::Verify {
                     payment: Box::new(payment),
                     method: "sms",
-                }),
-                false => Err(CashierError::IdempotencyConflict),
-            };
+                })
+            }
+            None => {}
         }
         let member = self.0.members.get(member_id).await?;
         member.require_active_member()?;
@@ -112,17 +120,24 @@ impl Cashier {
             client_ip: req.client_ip.clone(),
             amount: payment.amount,
         };
-        let decision = self.0.risk.assess(&facts).await?;
+        let decision = self.0.risk.judge(&facts).await?;
         match decision.action {
             Action::Block => {
+                self.0.risk.record(&facts, &decision).await?;
                 let names: Vec<&str> = decision.fired.iter().map(|f| f.name.as_str()).collect();
                 return Err(CashierError::RiskRejected(names.join(", ")));
             }
-            Action::Challenge => return self.challenge(member_id, &payment, &req, &hash).await,
+            Action::Challenge => {
+                self.0.risk.record(&facts, &decision).await?;
+                return self.challenge(member_id, &payment, &req, &hash).await;
+            }
             Action::Allow => {}
         }
+        // An allowed decision is stored with the plan it let through, in one transaction.
+        let judged = Some((facts, decision));
         Ok(PayOutcome::Done(Box::new(
-            self.execute(acquiring, &member, payment, req, hash).await?,
+            self.execute(acquiring, &member, payment, req, hash, judged)
+                .await?,
         )))
     }
 
@@ -135,6 +150,7 @@ impl Cashier {
         payment: Payment,
         req: PayRequest,
         hash: String,
+        judged: Option<(Facts, Decision)>,
     ) -> Result<Payment, CashierError> {
         let member_id = member.member_id.as_str();
         let bill = Bill {
@@ -166,10 +182,18 @@ impl Cashier {
             fail_message: None,
             parts,
         };
-        let plan = self
-            .record(acquiring, plan, payment.product.as_str())
+        let (plan, paid) = self
+            .record(
+                acquiring,
+                (&payment, plan),
+                payment.product.as_str(),
+                judged,
+            )
             .await?;
-        self.after_plan(acquiring, plan).await
+        match paid {
+            Some(payment) => Ok(payment),
+            None => self.after_plan(acquiring, plan).await,
+        }
     }
 
     /// The pay password, unless the amount is within the member's password-free limit (a
@@ -203,13 +227,19 @@ impl Cashier {
     }
 
     /// Takes the wallet parts with the payment locked: one plan per attempt, while the payment
-    /// still waits for its payer.
+    /// still waits for its payer. A plan without a card part is paid then and there: the
+    /// payment's success is booked in the same transaction (the payment comes back with it).
     async fn record(
         &self,
         acquiring: &Acquiring,
-        plan: Plan,
+        (payment, mut plan): (&Payment, Plan),
         product: &str,
-    ) -> Result<Plan, CashierError> {
+        judged: Option<(Facts, Decision)>,
+    ) -> Result<(Plan, Option<Payment>), CashierError> {
+        let at_once = match plan.card_part() {
+            None => Some(acquiring.prepare_wallet_success(payment).await?),
+            Some(_) => None,
+        };
         let (me, acq, p, product) = (
             self.clone(),
             acquiring.clone(),
@@ -222,15 +252,31 @@ impl Cashier {
             .unit(move |c| {
                 Box::pin(async move {
                     acq.open_payment_in(c, &p.payment_id).await?;
-                    me.take_in(c, &p, &product).await
+                    me.take_in(c, &p, &product).await?;
+                    if let Some((facts, decision)) = &judged {
+                        me.0.risk.record_in(c, facts, decision).await?;
+                    }
+                    match &at_once {
+                        Some(ready) => Ok(Some(
+                            acq.apply_wallet_success_in(c, ready, &p.plan_id, p.amount)
+                                .await?,
+                        )),
+                        None => Ok::<_, CashierError>(None),
+                    }
                 })
             })
             .await;
         match done {
-            Ok(()) => self.plan(&plan.plan_id).await,
+            Ok(paid) => {
+                // As `take_in` recorded it: decided at once unless a card part is to be charged.
+                if plan.card_part().is_none() {
+                    plan.status = PlanStatus::Succeeded;
+                }
+                Ok((plan, paid))
+            }
             Err(CashierError::Store(e)) if e.is_unique_violation() => {
                 match self.by_request(&plan.member_id, &plan.request_no).await? {
-                    Some(same) if same.request_hash == plan.request_hash => Ok(same),
+                    Some(same) if same.request_hash == plan.request_hash => Ok((same, None)),
                     Some(_) => Err(CashierError::IdempotencyConflict),
                     None => Err(CashierError::InvalidState(
                         "the payment is being paid by another request".into(),
@@ -255,6 +301,33 @@ impl Cashier {
             )));
         }
         Ok(acquiring.pay_now(&plan.payment_id).await?)
+    }
+
+    /// Whether the member's `request_no` made a plan or waits as a challenge, with its
+    /// request's hash: one read for the common case of a new request.
+    async fn seen(
+        &self,
+        member_id: &str,
+        request_no: &str,
+    ) -> Result<Option<(Seen, String)>, CashierError> {
+        let row = self
+            .0
+            .db
+            .read_optional(
+                "SELECT 1 AS plan, request_hash FROM cashier_plans
+                 WHERE member_id = $1 AND request_no = $2
+                 UNION ALL
+                 SELECT 0 AS plan, request_hash FROM cashier_challenges
+                 WHERE member_id = $1 AND request_no = $2 AND verified_at IS NULL",
+                &[member_id.into(), request_no.into()],
+            )
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let seen = match r.int("plan")? {
+            1 => Seen::Plan,
+            _ => Seen::Challenge,
+        };
+        Ok(Some((seen, r.text("request_hash")?)))
     }
 
     async fn by_request(

@@ -29,6 +29,14 @@ pub(crate) enum Way {
 impl Cashier {
     /// Opens (once) the accounts a member's plan posts to, outside any unit of work.
     pub(crate) async fn open_accounts(&self, member_id: &str) -> Result<(), CashierError> {
+        let known = |set: &std::sync::Mutex<std::collections::HashSet<String>>| {
+            set.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(member_id)
+        };
+        if known(&self.1) {
+            return Ok(());
+        }
         let cny = Currency::CNY;
         let mut accounts = vec![
             NewAccount::customer(MEMBER_BALANCE, member_id, cny),
@@ -42,6 +50,10 @@ impl Cashier {
             accounts.push(NewAccount::internal(CHANNEL_RECEIVABLE, bank.code(), cny));
         }
         self.0.ledger.open_accounts(&accounts).await?;
+        self.1
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(member_id.to_string());
         Ok(())
     }
 

@@ -91,23 +91,6 @@ impl Cashier {
         }))
     }
 
-    /// Whether `request_no` of the member is a request waiting for confirmation.
-    pub(crate) async fn challenged(
-        &self,
-        member_id: &str,
-        request_no: &str,
-    ) -> Result<Option<String>, CashierError> {
-        let row = self
-            .0
-            .db
-            .read_optional(
-                "SELECT request_hash FROM cashier_challenges WHERE member_id = $1 AND request_no = $2",
-                &[member_id.into(), request_no.into()],
-            )
-            .await?;
-        Ok(row.map(|r| r.text("request_hash")).transpose()?)
-    }
-
     /// Confirms the member's waiting request for the payment and pays it as asked.
     pub async fn verify(
         &self,
@@ -149,7 +132,8 @@ impl Cashier {
             device_id: None,
             client_ip: None,
         };
-        self.execute(acquiring, &member, payment, req, c.request_hash)
+        // Risk decided when the request was made (stored then): it is not asked again.
+        self.execute(acquiring, &member, payment, req, c.request_hash, None)
             .await
     }
 }

@@ -47,17 +47,43 @@ impl From<sqlx::Error> for RiskError {
     }
 }
 
+/// How long the enabled rules are served from memory: a change made on this node is seen at
+/// once, on the other nodes of a shared database within this.
+pub const RULES_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Risk over one database. Cheap to clone.
 #[derive(Clone)]
 pub struct Risk {
     db: Db,
     ids: Arc<IdGenerator>,
     clock: Arc<dyn Clock>,
+    /// The rules, so that judging a payment costs no query for them.
+    cache: Arc<paycore_kernel::cache::TtlCache<(), Vec<Rule>>>,
 }
 
 impl Risk {
     pub fn new(db: Db, ids: Arc<IdGenerator>, clock: Arc<dyn Clock>) -> Self {
-        Self { db, ids, clock }
+        Self {
+            db,
+            ids,
+            clock,
+            cache: Arc::new(paycore_kernel::cache::TtlCache::new(RULES_TTL)),
+        }
+    }
+
+    /// The rules as judging sees them (from the cache).
+    async fn current_rules(&self) -> Result<Vec<Rule>, RiskError> {
+        if let Some(r) = self.cache.get(&()) {
+            return Ok(r);
+        }
+        let ticket = self.cache.ticket();
+        let rules = self.rules().await?;
+        self.cache.put((), rules.clone(), ticket);
+        Ok(rules)
+    }
+
+    fn forget_rules(&self) {
+        self.cache.retain(|_| false);
     }
 
     /// Adds a rule (checked: each kind has the fields it needs).
@@ -87,6 +113,7 @@ impl Risk {
         .bind(actor)
         .bind(now);
         self.db.execute(q).await?;
+        self.forget_rules();
         self.rule(&rule_id).await
     }
 
@@ -105,6 +132,7 @@ impl Risk {
         .bind(self.clock.unix_millis())
         .bind(rule_id);
         self.db.execute(q).await?;
+        self.forget_rules();
         self.rule(rule_id).await
     }
 
@@ -134,10 +162,23 @@ impl Risk {
     /// Decides on a payment: the enabled rules are judged against `facts` and the history, and
     /// the decision is stored with the rules that fired.
     pub async fn assess(&self, facts: &Facts) -> Result<Decision, RiskError> {
+        let decision = self.judge(facts).await?;
+        self.record(facts, &decision).await?;
+        Ok(decision)
+    }
+
+    /// The decision on a payment, not stored yet: the caller stores it with what it decides
+    /// ([`Risk::record_in`] in its own transaction, or [`Risk::record`]).
+    pub async fn judge(&self, facts: &Facts) -> Result<Decision, RiskError> {
         let now = self.clock.unix_millis();
         let mut fired = Vec::new();
         let mut aml_review = false;
-        for rule in self.rules().await?.into_iter().filter(|r| r.enabled) {
+        for rule in self
+            .current_rules()
+            .await?
+            .into_iter()
+            .filter(|r| r.enabled)
+        {
             if self.fires(&rule, facts, now).await? {
                 aml_review |= rule.kind == RuleKind::LargeAmount;
                 fired.push(Fired {
@@ -152,13 +193,11 @@ impl Risk {
             .map(|f| f.action)
             .max()
             .unwrap_or(Action::Allow);
-        let decision = Decision {
+        Ok(Decision {
             action,
             fired,
             aml_review,
-        };
-        self.record(facts, &decision, now).await?;
-        Ok(decision)
+        })
     }
 
     async fn fires(&self, rule: &Rule, f: &Facts, now: i64) -> Result<bool, RiskError> {
@@ -214,7 +253,21 @@ impl Risk {
         Ok(n > 0 && seen == 0)
     }
 
-    async fn record(&self, f: &Facts, d: &Decision, now: i64) -> Result<(), RiskError> {
+    /// Stores a decision in a unit of its own.
+    pub async fn record(&self, f: &Facts, d: &Decision) -> Result<(), RiskError> {
+        let (me, f, d) = (self.clone(), f.clone(), d.clone());
+        self.db
+            .unit(move |c| Box::pin(async move { me.record_in(c, &f, &d).await }))
+            .await
+    }
+
+    /// Stores a decision in the caller's transaction.
+    pub async fn record_in(
+        &self,
+        c: &mut dyn paycore_store::Conn,
+        f: &Facts,
+        d: &Decision,
+    ) -> Result<(), RiskError> {
         let fired =
             serde_json::to_string(&d.fired).map_err(|e| RiskError::Corrupt(e.to_string()))?;
         let values: Vec<Value> = vec![
@@ -228,21 +281,15 @@ impl Risk {
             d.action.as_str().into(),
             i64::from(d.aml_review).into(),
             fired.into(),
-            now.into(),
+            self.clock.unix_millis().into(),
         ];
-        self.db
-            .unit(move |c| {
-                Box::pin(async move {
-                    c.execute(
-                        "INSERT INTO risk_decisions (reference, member_id, card_id, device_id,
-                            client_ip, amount, currency, action, aml_review, fired, created_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                        &values,
-                    )
-                    .await
-                })
-            })
-            .await?;
+        c.execute(
+            "INSERT INTO risk_decisions (reference, member_id, card_id, device_id,
+                client_ip, amount, currency, action, aml_review, fired, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            &values,
+        )
+        .await?;
         Ok(())
     }
 

@@ -112,14 +112,20 @@ impl ApiBenchReport {
     }
 }
 
-struct Client {
+/// A merchant as a benchmark client: its id and HMAC key.
+pub(crate) struct Client {
     merchant_id: String,
     key_id: String,
     secret: Vec<u8>,
 }
 
 impl Client {
-    fn authorization(&self, method: &str, path: &str, body: &[u8]) -> anyhow::Result<String> {
+    pub(crate) fn authorization(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> anyhow::Result<String> {
         let ts = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?
             .as_secs();
@@ -243,6 +249,17 @@ pub async fn run(cfg: &ApiBenchConfig) -> anyhow::Result<ApiBenchReport> {
 
 /// A merchant with an HMAC key and QUICK_PAY, made directly on the platform (setup, not measured).
 async fn merchant(server: &TestServer, n: usize) -> anyhow::Result<Client> {
+    let terms = ContractTerms::simple(60, Money::zero(Currency::CNY));
+    merchant_with(server, n, Product::QuickPay, &terms).await
+}
+
+/// A merchant with an HMAC key and `product` on `terms` (setup, not measured).
+pub(crate) async fn merchant_with(
+    server: &TestServer,
+    n: usize,
+    product: Product,
+    terms: &ContractTerms,
+) -> anyhow::Result<Client> {
     let m = &server.platform.merchants;
     let merchant = m
         .create(&format!("Bench Shop {n}"), &Kyb::default(), "bench")
@@ -251,8 +268,7 @@ async fn merchant(server: &TestServer, n: usize) -> anyhow::Result<Client> {
     let secret = secret
         .context("an HMAC key comes with its secret")?
         .into_inner();
-    let terms = ContractTerms::simple(60, Money::zero(Currency::CNY));
-    m.set_contract(&merchant.merchant_id, Product::QuickPay, &terms)
+    m.set_contract(&merchant.merchant_id, product, terms)
         .await?;
     Ok(Client {
         merchant_id: merchant.merchant_id,
@@ -261,93 +277,68 @@ async fn merchant(server: &TestServer, n: usize) -> anyhow::Result<Client> {
     })
 }
 
-/// What one client of a phase saw: latencies of good answers (µs), errors, a few samples.
-type ClientTally = (Vec<u32>, u64, Vec<String>);
-
-/// One request of a phase: whether it was a good answer, and what came back.
-async fn one_request(
+/// The ceiling's request: the signed `GET /v1/merchant`.
+pub(crate) async fn whoami(
     http: &reqwest::Client,
     base_url: &str,
     client: &Client,
-    which: Phase,
-    run_id: &str,
-    n: u64,
-) -> anyhow::Result<(bool, Result<(reqwest::StatusCode, Vec<u8>), String>)> {
-    let (method, path, body) = match which {
-        Phase::Payments => (
-            reqwest::Method::POST,
-            "/v1/payments",
-            serde_json::json!({
-                "out_trade_no": format!("B{run_id}-{n}"),
-                "amount": 1000 + (n % 9000),
-                "currency": "CNY",
-                "subject": "bench",
-                "product": "QUICK_PAY",
-            })
-            .to_string()
-            .into_bytes(),
-        ),
-        Phase::Ceiling => (reqwest::Method::GET, "/v1/merchant", Vec::new()),
-    };
-    let auth = client.authorization(method.as_str(), path, &body)?;
-    let mut req = http
-        .request(method, format!("{base_url}{path}"))
-        .header("Authorization", auth);
-    if !body.is_empty() {
-        req = req.header("content-type", "application/json").body(body);
+) -> Result<(), String> {
+    let auth = client
+        .authorization("GET", "/v1/merchant", b"")
+        .map_err(|e| e.to_string())?;
+    let r = http
+        .get(format!("{base_url}/v1/merchant"))
+        .header("Authorization", auth)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    match r.status().is_success() {
+        true => Ok(()),
+        false => Err(format!(
+            "{}: {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        )),
     }
-    let outcome = match req.send().await {
-        Ok(resp) => {
-            let status = resp.status();
-            resp.bytes()
-                .await
-                .map(|b| (status, b.to_vec()))
-                .map_err(|e| e.to_string())
-        }
-        Err(e) => Err(e.to_string()),
-    };
-    let ok = match &outcome {
-        // Created and completed in the one call.
-        Ok((status, body)) if which == Phase::Payments => {
-            status.as_u16() == 201
-                && serde_json::from_slice::<serde_json::Value>(body)
-                    .is_ok_and(|v| v["status"] == "succeeded")
-        }
-        Ok((status, _)) => status.is_success(),
-        Err(_) => false,
-    };
-    Ok((ok, outcome))
 }
 
-/// One client's loop: a request at a time until `stop`.
-async fn client_loop(
-    http: reqwest::Client,
-    base_url: String,
-    client: Arc<Client>,
-    which: Phase,
-    stop: Arc<AtomicBool>,
-    seq: Arc<AtomicU64>,
-    run_id: String,
-) -> anyhow::Result<ClientTally> {
-    let (mut latencies, mut errors, mut samples) = (Vec::new(), 0u64, Vec::new());
-    while !stop.load(Ordering::Relaxed) {
-        let n = seq.fetch_add(1, Ordering::Relaxed);
-        let t0 = Instant::now();
-        let (ok, outcome) = one_request(&http, &base_url, &client, which, &run_id, n).await?;
-        let micros = u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX);
-        if ok {
-            latencies.push(micros);
-            continue;
-        }
-        errors += 1;
-        if samples.len() < 3 {
-            samples.push(match outcome {
-                Ok((s, b)) => format!("{s}: {}", String::from_utf8_lossy(&b)),
-                Err(e) => e,
-            });
-        }
+/// One request of the payment phase: a payment created and completed in the one call.
+async fn pay_once(
+    http: &reqwest::Client,
+    base_url: &str,
+    client: &Client,
+    no: &str,
+    n: u64,
+) -> Result<(), String> {
+    let body = serde_json::json!({
+        "out_trade_no": no,
+        "amount": 1000 + (n % 9000),
+        "currency": "CNY",
+        "subject": "bench",
+        "product": "QUICK_PAY",
+    })
+    .to_string()
+    .into_bytes();
+    let auth = client
+        .authorization("POST", "/v1/payments", &body)
+        .map_err(|e| e.to_string())?;
+    let resp = http
+        .post(format!("{base_url}/v1/payments"))
+        .header("Authorization", auth)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(|e| e.to_string())?;
+    let paid = status.as_u16() == 201
+        && serde_json::from_slice::<serde_json::Value>(&body)
+            .is_ok_and(|v| v["status"] == "succeeded");
+    match paid {
+        true => Ok(()),
+        false => Err(format!("{status}: {}", String::from_utf8_lossy(&body))),
     }
-    Ok((latencies, errors, samples))
 }
 
 async fn phase(
@@ -358,30 +349,72 @@ async fn phase(
     which: Phase,
     name: &str,
 ) -> anyhow::Result<PhaseReport> {
+    let run_id = random_token(6)?;
+    let (base, http, clients) = (base_url.to_string(), http.clone(), clients.to_vec());
+    run_phase(name, cfg.concurrency, cfg.seconds, move |c, n| {
+        let (http, base) = (http.clone(), base.clone());
+        let client = clients[c % clients.len()].clone();
+        let no = format!("B{run_id}-{n}");
+        async move {
+            match which {
+                Phase::Payments => pay_once(&http, &base, &client, &no, n).await,
+                Phase::Ceiling => whoami(&http, &base, &client).await,
+            }
+        }
+    })
+    .await
+}
+
+/// What one client of a phase saw: latencies of good answers (µs), errors, a few samples.
+type ClientTally = (Vec<u32>, u64, Vec<String>);
+
+/// `concurrency` clients, each one request at a time, for `seconds`: `request(client, n)` is
+/// one request (`n` counts them all), `Err` a bad answer.
+pub(crate) async fn run_phase<F, Fut>(
+    name: &str,
+    concurrency: usize,
+    seconds: u64,
+    request: F,
+) -> anyhow::Result<PhaseReport>
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
     let stop = Arc::new(AtomicBool::new(false));
     let seq = Arc::new(AtomicU64::new(0));
-    let run_id = random_token(6)?;
     let started = Instant::now();
-    let tasks: Vec<_> = (0..cfg.concurrency)
+    let tasks: Vec<_> = (0..concurrency)
         .map(|c| {
-            tokio::spawn(client_loop(
-                http.clone(),
-                base_url.to_string(),
-                clients[c % clients.len()].clone(),
-                which,
-                stop.clone(),
-                seq.clone(),
-                run_id.clone(),
-            ))
+            let (stop, seq, request) = (stop.clone(), seq.clone(), request.clone());
+            tokio::spawn(async move {
+                let mut tally: ClientTally = (Vec::new(), 0, Vec::new());
+                while !stop.load(Ordering::Relaxed) {
+                    let n = seq.fetch_add(1, Ordering::Relaxed);
+                    let t0 = Instant::now();
+                    let outcome = request(c, n).await;
+                    match outcome {
+                        Ok(()) => tally
+                            .0
+                            .push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX)),
+                        Err(e) => {
+                            tally.1 += 1;
+                            if tally.2.len() < 3 {
+                                tally.2.push(e);
+                            }
+                        }
+                    }
+                }
+                tally
+            })
         })
         .collect();
-    tokio::time::sleep(Duration::from_secs(cfg.seconds)).await;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     let mut errors = 0;
     let mut error_samples = Vec::new();
     for t in tasks {
-        let (lat, err, samples) = t.await.context("client task")??;
+        let (lat, err, samples) = t.await.context("client task")?;
         all.extend(lat);
         errors += err;
         for s in samples {
@@ -390,7 +423,22 @@ async fn phase(
             }
         }
     }
-    let seconds = started.elapsed().as_secs_f64();
+    Ok(report(
+        name,
+        all,
+        errors,
+        error_samples,
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+fn report(
+    name: &str,
+    mut all: Vec<u32>,
+    errors: u64,
+    error_samples: Vec<String>,
+    seconds: f64,
+) -> PhaseReport {
     all.sort_unstable();
     let pct = |p: f64| -> f64 {
         if all.is_empty() {
@@ -400,7 +448,7 @@ async fn phase(
         f64::from(all[i.min(all.len() - 1)]) / 1000.0
     };
     let requests = all.len() as u64;
-    Ok(PhaseReport {
+    PhaseReport {
         name: name.to_string(),
         requests,
         errors,
@@ -410,5 +458,5 @@ async fn phase(
         p99_ms: pct(0.99),
         max_ms: pct(1.0),
         error_samples,
-    })
+    }
 }

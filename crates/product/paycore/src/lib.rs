@@ -2,6 +2,7 @@
 //! `main.rs` is the command line on top of this; tests start servers through it too.
 
 pub mod bench_api;
+pub mod bench_wallet;
 pub mod custody;
 pub mod demo;
 pub mod keys_cmd;

@@ -112,6 +112,18 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Balance payments through the member API (merchant creates, member pays) against the
+    /// same server's ceiling, spread over merchants and to one hot merchant.
+    Wallet {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 32)]
+        merchants: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn print<T: Serialize>(value: &T) -> anyhow::Result<()> {
@@ -223,6 +235,25 @@ async fn bench(db: &DbArgs, command: BenchCommand) -> anyhow::Result<()> {
                 merchants,
             };
             let report = paycore::bench_api::run(&cfg).await?;
+            if json {
+                print(&report)?;
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(())
+        }
+        BenchCommand::Wallet {
+            seconds,
+            concurrency,
+            merchants,
+            json,
+        } => {
+            let cfg = paycore::bench_wallet::WalletBenchConfig {
+                seconds,
+                concurrency,
+                merchants,
+            };
+            let report = paycore::bench_wallet::run(&cfg).await?;
             if json {
                 print(&report)?;
             } else {
