@@ -48,6 +48,8 @@ pub async fn ensure(p: &Platform, data_dir: &Path) -> anyhow::Result<DemoCredent
         Product::Alipay,
         Product::Wechat,
         Product::QuickPay,
+        Product::Cashier,
+        Product::Balance,
     ] {
         let terms = ContractTerms::simple(60, Money::zero(cny));
         p.merchants
