@@ -9,30 +9,6 @@ use common::*;
 use paycore::testing::TestServer;
 use serde_json::{json, Value};
 
-async fn call(
-    s: &TestServer,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = http().request(method.parse().unwrap(), format!("{}{path}", s.base_url));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn newest_code(s: &TestServer, phone: &str) -> String {
-    let (_, inbox) = call(s, "GET", &format!("/sandbox/sms?phone={phone}"), None, None).await;
-    inbox["messages"][0]["code"].as_str().unwrap().to_string()
-}
-
 /// A member with pay password `135790`; its id and token.
 async fn member(s: &TestServer, phone: &str) -> (String, String) {
     let creds = json!({"phone": phone, "password": "cashier2026"});
@@ -42,7 +18,7 @@ async fn member(s: &TestServer, phone: &str) -> (String, String) {
     let token = t["token"].as_str().unwrap().to_string();
     let purpose = json!({"purpose": "pay_password"});
     call(s, "POST", "/v1/members/me/sms", Some(&token), Some(purpose)).await;
-    let sms = newest_code(s, phone).await;
+    let sms = newest_sms(s, phone).await;
     let body = json!({"pay_password": "135790", "sms_code": sms});
     let (st, b) = call(
         s,
@@ -61,7 +37,7 @@ async fn card(s: &TestServer, token: &str, phone: &str) -> String {
     let (st, c) = call(s, "POST", "/v1/members/me/cards", Some(token), Some(body)).await;
     assert_eq!(st, 201, "{c}");
     let id = c["card_id"].as_str().unwrap().to_string();
-    let sms = json!({"sms_code": newest_code(s, phone).await});
+    let sms = json!({"sms_code": newest_sms(s, phone).await});
     let path = format!("/v1/members/me/cards/{id}/confirm");
     let (st, c) = call(s, "POST", &path, Some(token), Some(sms)).await;
     assert_eq!((st, c["status"].as_str()), (200, Some("bound")), "{c}");
@@ -498,7 +474,7 @@ async fn risk_challenges_a_large_payment_until_the_sms_code_and_blocks_a_blackli
         (422, Some("VERIFICATION_FAILED")),
         "{e}"
     );
-    let code = newest_code(&s, "13600000006").await;
+    let code = newest_sms(&s, "13600000006").await;
     let (st, paid) = call(
         &s,
         "POST",

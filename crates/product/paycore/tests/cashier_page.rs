@@ -17,26 +17,7 @@ use axum::extract::Query;
 use axum::routing::get;
 use common::*;
 use paycore::testing::TestServer;
-use serde_json::{json, Value};
-
-async fn call(
-    s: &TestServer,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = http().request(method.parse().unwrap(), format!("{}{path}", s.base_url));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
+use serde_json::json;
 
 /// A member with pay password `135790` and 200.00 CNY; its id and token.
 async fn member(s: &TestServer, phone: &str) -> (String, String) {

@@ -4,40 +4,11 @@
 
 mod common;
 
-use common::http;
+use common::{call, error_code, newest_sms};
 use paycore::testing::TestServer;
-use serde_json::{json, Value};
-
-async fn call(
-    s: &TestServer,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = http().request(method.parse().unwrap(), format!("{}{}", s.base_url, path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("")
-}
+use serde_json::json;
 
 /// The newest code the sandbox SMS inbox holds for `phone`.
-async fn sms_code(s: &TestServer, phone: &str) -> String {
-    let (st, inbox) = call(s, "GET", &format!("/sandbox/sms?phone={phone}"), None, None).await;
-    assert_eq!(st, 200, "{inbox}");
-    inbox["messages"][0]["code"].as_str().unwrap().to_string()
-}
-
 const PHONE: &str = "13912345678";
 
 async fn logged_in(s: &TestServer) -> String {
@@ -59,7 +30,7 @@ async fn a_payer_registers_logs_in_and_sets_up_the_wallet() {
     let token = logged_in(&s).await;
     let creds = json!({"phone": PHONE, "password": "other2026"});
     let (st, b) = call(&s, "POST", "/v1/members", None, Some(creds)).await;
-    assert_eq!((st, code(&b)), (409, "INVALID_STATE"), "{b}");
+    assert_eq!((st, error_code(&b)), (409, "INVALID_STATE"), "{b}");
     let (st, b) = call(
         &s,
         "POST",
@@ -68,7 +39,7 @@ async fn a_payer_registers_logs_in_and_sets_up_the_wallet() {
         Some(json!({"phone": "12345", "password": "wallet2026"})),
     )
     .await;
-    assert_eq!((st, code(&b)), (400, "INVALID_REQUEST"), "{b}");
+    assert_eq!((st, error_code(&b)), (400, "INVALID_REQUEST"), "{b}");
     let (st, b) = call(
         &s,
         "POST",
@@ -77,7 +48,7 @@ async fn a_payer_registers_logs_in_and_sets_up_the_wallet() {
         Some(json!({"phone": PHONE, "password": "wrong2026"})),
     )
     .await;
-    assert_eq!((st, code(&b)), (401, "UNAUTHENTICATED"), "{b}");
+    assert_eq!((st, error_code(&b)), (401, "UNAUTHENTICATED"), "{b}");
 
     let (st, me) = call(&s, "GET", "/v1/members/me", Some(&token), None).await;
     assert_eq!(st, 200, "{me}");
@@ -112,8 +83,12 @@ async fn a_payer_registers_logs_in_and_sets_up_the_wallet() {
         Some(json!({"purpose": "pay_password"})),
     )
     .await;
-    assert_eq!((st, code(&b)), (429, "RATE_LIMITED"), "one a minute: {b}");
-    let sms = sms_code(&s, PHONE).await;
+    assert_eq!(
+        (st, error_code(&b)),
+        (429, "RATE_LIMITED"),
+        "one a minute: {b}"
+    );
+    let sms = newest_sms(&s, PHONE).await;
     let wrong = if sms == "000000" { "000001" } else { "000000" };
     let set = |code: &str| json!({"pay_password": "135790", "sms_code": code});
     let (st, b) = call(
@@ -124,7 +99,7 @@ async fn a_payer_registers_logs_in_and_sets_up_the_wallet() {
         Some(set(wrong)),
     )
     .await;
-    assert_eq!((st, code(&b)), (422, "VERIFICATION_FAILED"), "{b}");
+    assert_eq!((st, error_code(&b)), (422, "VERIFICATION_FAILED"), "{b}");
     let (st, b) = call(
         &s,
         "PUT",
@@ -133,7 +108,7 @@ async fn a_payer_registers_logs_in_and_sets_up_the_wallet() {
         Some(json!({"pay_password": "111111", "sms_code": sms})),
     )
     .await;
-    assert_eq!((st, code(&b)), (400, "INVALID_REQUEST"), "{b}");
+    assert_eq!((st, error_code(&b)), (400, "INVALID_REQUEST"), "{b}");
     let (st, me) = call(
         &s,
         "PUT",
@@ -156,7 +131,7 @@ async fn a_payer_registers_logs_in_and_sets_up_the_wallet() {
     )
     .await;
     assert_eq!(
-        (st, code(&b)),
+        (st, error_code(&b)),
         (422, "VERIFICATION_FAILED"),
         "a code is used once: {b}"
     );
@@ -170,7 +145,7 @@ async fn a_payer_registers_logs_in_and_sets_up_the_wallet() {
         Some(json!({"name": "张三", "id_number": "110105194912319999"})),
     )
     .await;
-    assert_eq!((st, code(&b)), (422, "VERIFICATION_FAILED"), "{b}");
+    assert_eq!((st, error_code(&b)), (422, "VERIFICATION_FAILED"), "{b}");
     let (st, b) = call(
         &s,
         "POST",
@@ -179,7 +154,11 @@ async fn a_payer_registers_logs_in_and_sets_up_the_wallet() {
         Some(json!({"name": "张三", "id_number": "110105194912310021"})),
     )
     .await;
-    assert_eq!((st, code(&b)), (400, "INVALID_REQUEST"), "check digit: {b}");
+    assert_eq!(
+        (st, error_code(&b)),
+        (400, "INVALID_REQUEST"),
+        "check digit: {b}"
+    );
     let (st, me) = call(
         &s,
         "POST",
@@ -216,15 +195,15 @@ async fn a_payer_registers_logs_in_and_sets_up_the_wallet() {
         Some(json!({"amount": 200001, "currency": "CNY"})),
     )
     .await;
-    assert_eq!((st, code(&b)), (400, "INVALID_REQUEST"), "{b}");
+    assert_eq!((st, error_code(&b)), (400, "INVALID_REQUEST"), "{b}");
 
     // Logout: the token stops working.
     let (st, _) = call(&s, "POST", "/v1/members/logout", Some(&token), None).await;
     assert_eq!(st, 204);
     let (st, b) = call(&s, "GET", "/v1/members/me", Some(&token), None).await;
-    assert_eq!((st, code(&b)), (401, "UNAUTHENTICATED"), "{b}");
+    assert_eq!((st, error_code(&b)), (401, "UNAUTHENTICATED"), "{b}");
     let (st, b) = call(&s, "GET", "/v1/members/me", None, None).await;
-    assert_eq!((st, code(&b)), (401, "UNAUTHENTICATED"), "{b}");
+    assert_eq!((st, error_code(&b)), (401, "UNAUTHENTICATED"), "{b}");
 }
 
 /// Neither passwords nor codes are kept in clear, and none is logged.
@@ -240,7 +219,7 @@ async fn passwords_and_codes_are_never_stored_in_clear() {
         Some(json!({"purpose": "pay_password"})),
     )
     .await;
-    let sms = sms_code(&s, PHONE).await;
+    let sms = newest_sms(&s, PHONE).await;
     let (st, _) = call(
         &s,
         "PUT",
@@ -296,7 +275,7 @@ async fn operators_freeze_unfreeze_and_close_members() {
     assert_eq!(st, 401, "a frozen member's token stops");
     let creds = json!({"phone": PHONE, "password": "wallet2026"});
     let (st, b) = call(&s, "POST", "/v1/members/login", None, Some(creds.clone())).await;
-    assert_eq!((st, code(&b)), (403, "FORBIDDEN"), "{b}");
+    assert_eq!((st, error_code(&b)), (403, "FORBIDDEN"), "{b}");
     let (st, b) = common::admin(&s, "POST", &status, Some(json!({"event": "freeze"}))).await;
     assert_eq!(
         (st, b["error"]["code"].as_str()),

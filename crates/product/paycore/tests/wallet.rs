@@ -3,37 +3,9 @@
 
 mod common;
 
-use common::http;
+use common::{call, error_code, http, newest_sms};
 use paycore::testing::TestServer;
-use serde_json::{json, Value};
-
-async fn call(
-    s: &TestServer,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = http().request(method.parse().unwrap(), format!("{}{path}", s.base_url));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("")
-}
-
-async fn newest_code(s: &TestServer, phone: &str) -> String {
-    let (_, inbox) = call(s, "GET", &format!("/sandbox/sms?phone={phone}"), None, None).await;
-    inbox["messages"][0]["code"].as_str().unwrap().to_string()
-}
+use serde_json::json;
 
 /// A member with a pay password (`135790`); its token.
 async fn member(s: &TestServer, phone: &str) -> String {
@@ -54,7 +26,7 @@ async fn member(s: &TestServer, phone: &str) -> String {
         Some(json!({"purpose": "pay_password"})),
     )
     .await;
-    let sms = newest_code(s, phone).await;
+    let sms = newest_sms(s, phone).await;
     let body = json!({"pay_password": "135790", "sms_code": sms});
     let (st, b) = call(
         s,
@@ -75,7 +47,7 @@ async fn card(s: &TestServer, token: &str) -> String {
     let (st, c) = call(s, "POST", "/v1/members/me/cards", Some(token), Some(body)).await;
     assert_eq!(st, 201, "{c}");
     let id = c["card_id"].as_str().unwrap().to_string();
-    let sms = newest_code(s, phone).await;
+    let sms = newest_sms(s, phone).await;
     let path = format!("/v1/members/me/cards/{id}/confirm");
     let (st, c) = call(
         s,
@@ -141,7 +113,7 @@ async fn a_member_tops_up_from_a_card_and_transfers_to_another() {
         Some(other),
     )
     .await;
-    assert_eq!((st, code(&b)), (409, "IDEMPOTENCY_CONFLICT"), "{b}");
+    assert_eq!((st, error_code(&b)), (409, "IDEMPOTENCY_CONFLICT"), "{b}");
     assert_eq!(cny(&s, &alice).await, (10000, 0), "charged once");
     // Bob's card is not Alice's.
     let bad = json!({"request_no": "T-2", "amount": 100, "currency": "CNY", "card_id": card_id});
@@ -163,7 +135,11 @@ async fn a_member_tops_up_from_a_card_and_transfers_to_another() {
         Some(transfer("X-1", 3000, None)),
     )
     .await;
-    assert_eq!((st, code(&b)), (400, "INVALID_REQUEST"), "no password: {b}");
+    assert_eq!(
+        (st, error_code(&b)),
+        (400, "INVALID_REQUEST"),
+        "no password: {b}"
+    );
     let (st, b) = call(
         &s,
         "POST",
@@ -172,7 +148,7 @@ async fn a_member_tops_up_from_a_card_and_transfers_to_another() {
         Some(transfer("X-1", 3000, Some("246802"))),
     )
     .await;
-    assert_eq!((st, code(&b)), (422, "VERIFICATION_FAILED"), "{b}");
+    assert_eq!((st, error_code(&b)), (422, "VERIFICATION_FAILED"), "{b}");
     let (st, x) = call(
         &s,
         "POST",
@@ -190,7 +166,7 @@ async fn a_member_tops_up_from_a_card_and_transfers_to_another() {
         Some(transfer("X-2", 7001, Some("135790"))),
     )
     .await;
-    assert_eq!((st, code(&b)), (422, "INSUFFICIENT_BALANCE"), "{b}");
+    assert_eq!((st, error_code(&b)), (422, "INSUFFICIENT_BALANCE"), "{b}");
     assert_eq!(cny(&s, &alice).await, (7000, 0));
     assert_eq!(cny(&s, &bob).await, (3000, 0));
     let ledger = s.state.acquiring.ledger();
@@ -323,7 +299,7 @@ async fn withdrawals_hold_then_pay_or_give_back() {
         Some(w("W-1", 4000, "246802")),
     )
     .await;
-    assert_eq!((st, code(&b)), (422, "VERIFICATION_FAILED"), "{b}");
+    assert_eq!((st, error_code(&b)), (422, "VERIFICATION_FAILED"), "{b}");
     let (st, o) = call(
         &s,
         "POST",
@@ -342,7 +318,7 @@ async fn withdrawals_hold_then_pay_or_give_back() {
         Some(w("W-2", 6001, "135790")),
     )
     .await;
-    assert_eq!((st, code(&b)), (422, "INSUFFICIENT_BALANCE"), "{b}");
+    assert_eq!((st, error_code(&b)), (422, "INSUFFICIENT_BALANCE"), "{b}");
     // The bank declines: failed, the amount back in the wallet.
     let decline = json!({"decline_rate": 1.0});
     call(
@@ -450,7 +426,7 @@ async fn the_members_limits_bound_transfers_and_withdrawals() {
         Some(t("X-2", 3000)),
     )
     .await;
-    assert_eq!((st, code(&b)), (422, "LIMIT_EXCEEDED"), "{b}");
+    assert_eq!((st, error_code(&b)), (422, "LIMIT_EXCEEDED"), "{b}");
     assert_eq!(
         cny(&s, &alice).await,
         (17000, 0),

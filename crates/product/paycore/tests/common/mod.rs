@@ -383,3 +383,35 @@ pub async fn add_operator(s: &TestServer, name: &str, role: &str) -> (String, St
         v["token"].as_str().unwrap().to_string(),
     )
 }
+
+/// An unsigned call (the member API, the sandbox): the status and the JSON body.
+pub async fn call(
+    s: &TestServer,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http().request(method.parse().unwrap(), format!("{}{path}", s.base_url));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// An error answer's code.
+pub fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+/// The newest SMS code the sandbox sent to `phone`.
+pub async fn newest_sms(s: &TestServer, phone: &str) -> String {
+    let (st, inbox) = call(s, "GET", &format!("/sandbox/sms?phone={phone}"), None, None).await;
+    assert_eq!(st, 200, "{inbox}");
+    inbox["messages"][0]["code"].as_str().unwrap().to_string()
+}
