@@ -8,41 +8,9 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use axum::extract::Query;
-use axum::routing::get;
 use common::*;
 use paycore::testing::TestServer;
 use serde_json::json;
-
-/// The merchant's return page: records the query of every visit.
-#[derive(Clone, Default)]
-struct ReturnPage(Arc<Mutex<Vec<HashMap<String, String>>>>);
-
-impl ReturnPage {
-    async fn start(&self) -> String {
-        let visits = self.clone();
-        let app = axum::Router::new().route(
-            "/shop/return",
-            get(move |Query(q): Query<HashMap<String, String>>| {
-                let visits = visits.clone();
-                async move {
-                    let status = q.get("status").cloned().unwrap_or_default();
-                    visits.0.lock().unwrap().push(q);
-                    axum::response::Html(format!(
-                        "<!doctype html><title>Thank you</title><h1 id=\"result\">Payment {status}</h1>"
-                    ))
-                }
-            }),
-        );
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/shop/return", l.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-        url
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payer_pays_on_the_net_bank_page_in_chromium() {

@@ -10,11 +10,6 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-use axum::extract::Query;
-use axum::routing::get;
 use common::*;
 use paycore::testing::TestServer;
 use serde_json::json;
@@ -181,32 +176,6 @@ async fn the_page_cannot_be_framed_cached_or_posted_from_elsewhere() {
         .await
         .unwrap();
     assert!(english.contains("Log in to pay"), "{english}");
-}
-
-/// The merchant's return page: records the query of every visit.
-#[derive(Clone, Default)]
-struct ReturnPage(Arc<Mutex<Vec<HashMap<String, String>>>>);
-
-impl ReturnPage {
-    async fn start(&self) -> String {
-        let visits = self.clone();
-        let app = axum::Router::new().route(
-            "/shop/return",
-            get(move |Query(q): Query<HashMap<String, String>>| {
-                let visits = visits.clone();
-                async move {
-                    visits.0.lock().unwrap().push(q);
-                    axum::response::Html(
-                        "<!doctype html><title>Thank you</title><h1>Thank you</h1>",
-                    )
-                }
-            }),
-        );
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/shop/return", l.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-        url
-    }
 }
 
 async fn pay_in_chromium(

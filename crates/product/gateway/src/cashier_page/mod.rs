@@ -163,6 +163,30 @@ async fn member_of(app: &AppState, headers: &HeaderMap) -> Option<String> {
     app.members.session(&token).await.ok().map(|s| s.member_id)
 }
 
+/// What a form of a logged-in payer starts with: the request's context, the payment's header
+/// and the member — or the page that answers instead (no such payment; the login form).
+async fn session(
+    app: &AppState,
+    payment_id: &str,
+    headers: &HeaderMap,
+) -> Result<(Ctx, String, String), Response> {
+    let c = ctx(headers);
+    let Some((_, head)) = header_of(app, payment_id, c.lang).await else {
+        let body = view::message(c.lang.t(Key::NotFound), None, c.lang);
+        return Err(page(StatusCode::NOT_FOUND, &c, &body, &[]));
+    };
+    let Some(member) = member_of(app, headers).await else {
+        let body = view::login(c.lang, payment_id, &c.csrf, None);
+        return Err(page(
+            StatusCode::UNAUTHORIZED,
+            &c,
+            &format!("{head}{body}"),
+            &[],
+        ));
+    };
+    Ok((c, head, member))
+}
+
 async fn show(
     State(app): State<AppState>,
     ApiPath(payment_id): ApiPath<String>,
@@ -350,14 +374,9 @@ async fn pay(
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     Form(f): Form<PayForm>,
 ) -> Response {
-    let c = ctx(&headers);
-    let Some((_, head)) = header_of(&app, &payment_id, c.lang).await else {
-        let body = view::message(c.lang.t(Key::NotFound), None, c.lang);
-        return page(StatusCode::NOT_FOUND, &c, &body, &[]);
-    };
-    let Some(member) = member_of(&app, &headers).await else {
-        let body = view::login(c.lang, &payment_id, &c.csrf, None);
-        return page(StatusCode::UNAUTHORIZED, &c, &format!("{head}{body}"), &[]);
+    let (c, head, member) = match session(&app, &payment_id, &headers).await {
+        Ok(s) => s,
+        Err(answer) => return answer,
     };
     if !form_ok(&headers, &f.csrf) {
         let errors = Errors {
@@ -418,14 +437,9 @@ async fn verify(
     headers: HeaderMap,
     Form(f): Form<VerifyForm>,
 ) -> Response {
-    let c = ctx(&headers);
-    let Some((_, head)) = header_of(&app, &payment_id, c.lang).await else {
-        let body = view::message(c.lang.t(Key::NotFound), None, c.lang);
-        return page(StatusCode::NOT_FOUND, &c, &body, &[]);
-    };
-    let Some(member) = member_of(&app, &headers).await else {
-        let body = view::login(c.lang, &payment_id, &c.csrf, None);
-        return page(StatusCode::UNAUTHORIZED, &c, &format!("{head}{body}"), &[]);
+    let (c, head, member) = match session(&app, &payment_id, &headers).await {
+        Ok(s) => s,
+        Err(answer) => return answer,
     };
     if !form_ok(&headers, &f.csrf) {
         let body = view::verify(c.lang, &payment_id, &c.csrf, Some(c.lang.t(Key::Expired)));

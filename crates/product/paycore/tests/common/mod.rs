@@ -415,3 +415,33 @@ pub async fn newest_sms(s: &TestServer, phone: &str) -> String {
     assert_eq!(st, 200, "{inbox}");
     inbox["messages"][0]["code"].as_str().unwrap().to_string()
 }
+
+/// The merchant's return page: records the query of every visit.
+#[derive(Clone, Default)]
+pub struct ReturnPage(
+    pub std::sync::Arc<std::sync::Mutex<Vec<std::collections::HashMap<String, String>>>>,
+);
+
+impl ReturnPage {
+    /// Serves the page on a free loopback port; its URL.
+    pub async fn start(&self) -> String {
+        let visits = self.clone();
+        let app = axum::Router::new().route(
+            "/shop/return",
+            axum::routing::get(move |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| {
+                let visits = visits.clone();
+                async move {
+                    let status = q.get("status").cloned().unwrap_or_default();
+                    visits.0.lock().unwrap().push(q);
+                    axum::response::Html(format!(
+                        "<!doctype html><title>Thank you</title><h1 id=\"result\">Payment {status}</h1>"
+                    ))
+                }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/shop/return", l.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        url
+    }
+}
