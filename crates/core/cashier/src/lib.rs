@@ -20,6 +20,7 @@
 
 mod card;
 mod channel;
+mod coins;
 mod methods;
 mod model;
 mod pay;

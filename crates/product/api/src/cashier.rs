@@ -182,3 +182,24 @@ pub struct Repay {
     #[serde(default)]
     pub card_id: Option<String>,
 }
+
+/// `POST /admin/v1/members/{member_id}/coins`: issue coins to a member (a reward, a promotion).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantCoins {
+    /// The operator's own number: the same number again issues nothing again.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub request_no: String,
+    #[schema(minimum = 1, maximum = 1000000000)]
+    pub coins: i64,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The member's coins after a grant.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CoinsBalance {
+    pub member_id: String,
+    /// Coins available (XPC).
+    pub coins: i64,
+}

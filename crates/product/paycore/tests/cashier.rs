@@ -513,3 +513,72 @@ async fn risk_challenges_a_large_payment_until_the_sms_code_and_blocks_a_blackli
     assert_eq!(cny(&s, &token).await, 14_000);
     books_balance(&s).await;
 }
+
+#[tokio::test]
+async fn coins_are_granted_spent_on_a_payment_and_come_back_with_its_refund() {
+    let s = TestServer::start().await.unwrap();
+    let m = shop(&s, &["VIRTUAL_COIN", "CASHIER"]).await;
+    let (mid, token) = member(&s, "13600000007").await;
+    let path = format!("/admin/v1/members/{mid}/coins");
+    let grant = json!({"request_no": "G-1", "coins": 5_000, "reason": "welcome"});
+    let (st, c) = admin(&s, "POST", &path, Some(grant.clone())).await;
+    assert_eq!((st, c["coins"].as_i64()), (200, Some(5_000)), "{c}");
+    let (_, c) = admin(&s, "POST", &path, Some(grant)).await;
+    assert_eq!(
+        c["coins"], 5_000,
+        "the same request_no issues nothing again"
+    );
+    let p = payment(
+        &s,
+        &m,
+        "COIN-1",
+        3_000,
+        json!({"product": "VIRTUAL_COIN", "payer": {"member_id": mid}}),
+    )
+    .await;
+    let pid = p["id"].as_str().unwrap();
+    let (_, ways) = call(
+        &s,
+        "GET",
+        &format!("/v1/members/me/payments/{pid}/methods"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            ways["coins"]["coins"].as_i64(),
+            ways["coins"]["available"].as_i64()
+        ),
+        (Some(5_000), Some(5_000)),
+        "{ways}"
+    );
+    assert!(
+        ways.get("balance").is_none(),
+        "a VIRTUAL_COIN payment is paid by coins: {ways}"
+    );
+    let pay = format!("/v1/members/me/payments/{pid}/pay");
+    let body = json!({"request_no": "P-1", "pay_password": "135790",
+        "instruments": [{"type": "COIN", "amount": 3_000}]});
+    let (st, paid) = call(&s, "POST", &pay, Some(&token), Some(body)).await;
+    assert_eq!(
+        (st, paid["status"].as_str()),
+        (200, Some("succeeded")),
+        "{paid}"
+    );
+    assert_eq!(paid["instruments"][0]["coins"], 3_000, "{paid}");
+    let coins = |b: &Value| b["balances"][1]["available"].as_i64();
+    let (_, b) = call(&s, "GET", "/v1/members/me/balance", Some(&token), None).await;
+    assert_eq!(coins(&b), Some(2_000), "{b}");
+    // More coins than held: refused, nothing taken.
+    let p2 = payment(&s, &m, "COIN-2", 2_500, json!({})).await;
+    let pay2 = format!("/v1/members/me/payments/{}/pay", p2["id"].as_str().unwrap());
+    let body = json!({"request_no": "P-2", "pay_password": "135790",
+        "instruments": [{"type": "COIN", "amount": 2_500}]});
+    let (st, e) = call(&s, "POST", &pay2, Some(&token), Some(body)).await;
+    assert_eq!((st, error_code(&e)), (422, "INSUFFICIENT_BALANCE"), "{e}");
+    refund(&s, &m, pid, "R-1", 1_000).await;
+    let (_, b) = call(&s, "GET", "/v1/members/me/balance", Some(&token), None).await;
+    assert_eq!(coins(&b), Some(3_000), "{b}");
+    books_balance(&s).await;
+}

@@ -80,3 +80,26 @@ pub async fn set_credit_line(
         .await?;
     Ok(Json(crate::cashier_api::line_view(&line)))
 }
+
+/// Issue coins to a member (finance): the same `request_no` again issues nothing again.
+#[utoipa::path(post, path = "/admin/v1/members/{member_id}/coins", tag = "operators",
+    params(("member_id" = String, Path)), request_body = paycore_api::cashier::GrantCoins,
+    responses((status = 200, body = paycore_api::cashier::CoinsBalance)),
+    security(("operator" = [])))]
+pub async fn grant_coins(
+    State(app): State<AppState>,
+    Extension(op): Extension<Operator>,
+    ApiPath(member_id): ApiPath<String>,
+    JsonBody(req): JsonBody<paycore_api::cashier::GrantCoins>,
+) -> ApiResult<Json<paycore_api::cashier::CoinsBalance>> {
+    let coins = app
+        .cashier
+        .grant_coins(&member_id, &req.request_no, req.coins)
+        .await?;
+    tracing::info!(target: "digest.biz", biz = "coins", member = %member_id, coins = req.coins,
+        operator = %op.operator_id, reason = req.reason.as_deref().unwrap_or(""));
+    Ok(Json(paycore_api::cashier::CoinsBalance {
+        member_id,
+        coins,
+    }))
+}

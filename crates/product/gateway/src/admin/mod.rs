@@ -55,6 +55,7 @@ pub const ROUTES: &[(&str, &str, Permission)] = &[
     ("GET", "/admin/v1/members/{member_id}", Read),
     ("POST", "/admin/v1/members/{member_id}/status", Admin),
     ("POST", "/admin/v1/members/{member_id}/credit", Finance),
+    ("POST", "/admin/v1/members/{member_id}/coins", Finance),
     ("GET", "/admin/v1/risk/rules", Read),
     ("POST", "/admin/v1/risk/rules", Operate),
     ("POST", "/admin/v1/risk/rules/{rule_id}/status", Operate),
@@ -143,6 +144,10 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route(
             "/admin/v1/members/{member_id}/credit",
             post(members::set_credit_line),
+        )
+        .route(
+            "/admin/v1/members/{member_id}/coins",
+            post(members::grant_coins),
         )
         .route(
             "/admin/v1/risk/rules",
