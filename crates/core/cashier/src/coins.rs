@@ -28,7 +28,7 @@ impl Cashier {
             .require_active_member()?;
         self.open_accounts(member_id).await?;
         let amount = Money::from_minor(coins, Currency::XPC);
-        let no = format!("coins.{member_id}.{request_no}");
+        let no = crate::voucher_no("coins", &[member_id, request_no]);
         let ev = BusinessEvent::new(&no, "COIN_EARN", &no, amount).party("member", member_id);
         let posted = self.0.ledger.post_event(&ev).await?;
         if posted.replayed {

@@ -221,3 +221,33 @@ impl Cashier {
         &self.0.risk
     }
 }
+
+/// A voucher number for a movement named by the member's own numbers (up to 64 characters
+/// each): the ledger takes at most 64, so the names are hashed — the same names, the same
+/// number, so the movement posts once.
+pub(crate) fn voucher_no(kind: &str, names: &[&str]) -> String {
+    let joined = names.join("\u{1f}");
+    let hash = paycore_kernel::crypto::sha256_hex(joined.as_bytes());
+    format!("{kind}.{}", &hash[..48])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn voucher_numbers_fit_the_ledger_and_are_stable() {
+        let long = "x".repeat(64);
+        let a = super::voucher_no("coins", &["20261204111011586019910000000001", &long]);
+        assert!(a.len() <= 64, "{a}");
+        assert_eq!(
+            a,
+            super::voucher_no("coins", &["20261204111011586019910000000001", &long])
+        );
+        assert_ne!(
+            a,
+            super::voucher_no(
+                "coins",
+                &["2026120411101158601991000000000", &format!("1{long}")]
+            )
+        );
+    }
+}

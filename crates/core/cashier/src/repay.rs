@@ -31,7 +31,8 @@ impl Cashier {
             .unit(move |c| {
                 Box::pin(async move {
                     me.0.credit.repay_in(&mut *c, &member, &r, amount).await?;
-                    let ev = BusinessEvent::new(&r, "CREDIT_REPAY_BALANCE", &r, amount)
+                    let no = crate::voucher_no("repay", &[&member, &r]);
+                    let ev = BusinessEvent::new(&no, "CREDIT_REPAY_BALANCE", &r, amount)
                         .party("member", &member);
                     me.post_in(c, &[ev]).await
                 })

@@ -82,6 +82,8 @@ async fn cny(s: &TestServer, token: &str) -> i64 {
     b["balances"][0]["available"].as_i64().unwrap()
 }
 
+/// The books verify, the wallet clearing nets to zero, and `bean-check` accepts the export
+/// (money and coins, every account, the balance assertions).
 async fn books_balance(s: &TestServer) {
     let (_, v) = admin(s, "GET", "/admin/v1/ledger/verify", None).await;
     assert_eq!(v["problems"].as_array().map(|p| p.len()), Some(0), "{v}");
@@ -95,6 +97,20 @@ async fn books_balance(s: &TestServer) {
     assert_eq!(
         a["posted"]["minor"], 0,
         "the wallet clearing nets to zero: {a}"
+    );
+    let mut out = Vec::new();
+    s.platform.ledger.export_beancount(&mut out).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("books.beancount");
+    std::fs::write(&file, &out).unwrap();
+    let check = std::process::Command::new("bean-check")
+        .arg(&file)
+        .output()
+        .expect("bean-check must be installed (pip install beancount)");
+    assert!(
+        check.status.success(),
+        "bean-check failed:\n{}",
+        String::from_utf8_lossy(&check.stderr)
     );
 }
 
@@ -366,8 +382,7 @@ async fn credit_pays_comes_back_with_a_refund_and_is_repaid_from_the_balance() {
     refund(&s, &m, pid, "R-1", 10_000).await;
     let (_, b) = call(&s, "GET", "/v1/members/me/balance", Some(&token), None).await;
     assert_eq!(b["credit"]["used"], 20_000, "{b}");
-    let repay =
-        json!({"request_no": "RP-1", "amount": 5_000, "currency": "CNY", "source": "BALANCE"});
+    let repay = json!({"request_no": "R".repeat(64), "amount": 5_000, "currency": "CNY", "source": "BALANCE"});
     let (st, line) = call(
         &s,
         "POST",
@@ -520,7 +535,8 @@ async fn coins_are_granted_spent_on_a_payment_and_come_back_with_its_refund() {
     let m = shop(&s, &["VIRTUAL_COIN", "CASHIER"]).await;
     let (mid, token) = member(&s, "13600000007").await;
     let path = format!("/admin/v1/members/{mid}/coins");
-    let grant = json!({"request_no": "G-1", "coins": 5_000, "reason": "welcome"});
+    // A request number of the longest kind (64 characters).
+    let grant = json!({"request_no": "G".repeat(64), "coins": 5_000, "reason": "welcome"});
     let (st, c) = admin(&s, "POST", &path, Some(grant.clone())).await;
     assert_eq!((st, c["coins"].as_i64()), (200, Some(5_000)), "{c}");
     let (_, c) = admin(&s, "POST", &path, Some(grant)).await;
