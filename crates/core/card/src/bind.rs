@@ -284,6 +284,20 @@ impl Cards {
     }
 
     /// The member's bound cards, oldest first.
+    /// The bank's agreement of the member's card, which charges and pays it; a card that is
+    /// not bound (pending, failed, unbound) is `InvalidState`.
+    pub async fn bound_agreement(
+        &self,
+        member_id: &str,
+        card_id: &str,
+    ) -> Result<String, CardError> {
+        let card = self.card(member_id, card_id).await?;
+        match (card.status, card.agreement_no) {
+            (CardStatus::Bound, Some(a)) => Ok(a),
+            _ => Err(CardError::InvalidState("the card is not bound".into())),
+        }
+    }
+
     pub async fn bound(&self, member_id: &str) -> Result<Vec<Card>, CardError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {CARD_COLUMNS} FROM cards WHERE member_id = $1 AND status = $2 ORDER BY id"

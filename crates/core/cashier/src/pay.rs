@@ -5,7 +5,7 @@
 //! asked to take the payment's result from the wallet channel.
 
 use paycore_acquiring::{Acquiring, AcquiringError, Payment, WALLET_CHANNEL};
-use paycore_kernel::{BizType, Money};
+use paycore_kernel::BizType;
 use paycore_risk::{Action, Decision, Facts};
 
 use crate::model::{Instrument, Plan, PlanStatus};
@@ -42,10 +42,7 @@ pub enum PayOutcome {
 }
 
 pub(crate) fn check_request_no(r: &str) -> Result<(), CashierError> {
-    let ok = (1..=64).contains(&r.len())
-        && r.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    match ok {
+    match paycore_kernel::id::valid_own_number(r) {
         true => Ok(()),
         false => Err(CashierError::Invalid(
             "request_no must be 1 to 64 of A-Z a-z 0-9 . _ -".into(),
@@ -106,7 +103,9 @@ impl Cashier {
         }
         let member = self.0.members.get(member_id).await?;
         member.require_active_member()?;
-        self.authorize(&member, payment.amount, req.pay_password.as_deref())
+        self.0
+            .members
+            .authorize_payment(&member, payment.amount, req.pay_password.as_deref())
             .await?;
         let card_id = req.instruments.iter().find_map(|i| match i {
             Instrument::Card { card_id, .. } => Some(card_id.clone()),
@@ -196,33 +195,12 @@ impl Cashier {
         }
     }
 
-    /// The pay password, unless the amount is within the member's password-free limit (a
-    /// password given anyway is checked).
-    async fn authorize(
-        &self,
-        me: &paycore_member::Member,
-        amount: Money,
-        pay_password: Option<&str>,
-    ) -> Result<(), CashierError> {
-        match pay_password {
-            Some(p) => Ok(self.0.members.check_pay_password(&me.member_id, p).await?),
-            None if me.needs_pay_password(amount) => Err(CashierError::Invalid(
-                "pay_password is required for this amount".into(),
-            )),
-            None => Ok(()),
-        }
-    }
-
     async fn bound_card(&self, member_id: &str, card_id: &str) -> Result<(), CashierError> {
-        let card = match self.0.cards.card(member_id, card_id).await {
+        match self.0.cards.bound_agreement(member_id, card_id).await {
             Err(paycore_card::CardError::NotFound) => {
-                return Err(CashierError::Invalid("no such card".into()))
+                Err(CashierError::Invalid("no such card".into()))
             }
-            other => other?,
-        };
-        match (card.status, card.agreement_no) {
-            (paycore_card::CardStatus::Bound, Some(_)) => Ok(()),
-            _ => Err(CashierError::InvalidState("the card is not bound".into())),
+            other => Ok(other.map(|_| ())?),
         }
     }
 

@@ -158,10 +158,7 @@ impl Funds {
 
 /// A member's own request number: 1 to 64 of `[A-Za-z0-9._-]`.
 fn check_request_no(r: &str) -> Result<(), FundError> {
-    let ok = (1..=64).contains(&r.len())
-        && r.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    match ok {
+    match paycore_kernel::id::valid_own_number(r) {
         true => Ok(()),
         false => Err(FundError::Invalid(
             "request_no must be 1 to 64 of A-Z a-z 0-9 . _ -".into(),

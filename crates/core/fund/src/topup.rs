@@ -61,11 +61,7 @@ impl Funds {
             .get(member_id)
             .await?
             .require_active_member()?;
-        let card = self.0.cards.card(member_id, card_id).await?;
-        let agreement = match (card.status, card.agreement_no) {
-            (paycore_card::CardStatus::Bound, Some(a)) => a,
-            _ => return Err(FundError::InvalidState("the card is not bound".into())),
-        };
+        let agreement = self.0.cards.bound_agreement(member_id, card_id).await?;
         let bank = self.bank()?.clone();
         self.open_wallet(member_id).await?;
         self.0

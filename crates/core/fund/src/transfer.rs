@@ -56,7 +56,8 @@ impl Funds {
         payee.require_active_member()?;
         let me = members.get(member_id).await?;
         me.require_active_member()?;
-        self.authorize(&me, req.amount, req.pay_password.as_deref())
+        members
+            .authorize_payment(&me, req.amount, req.pay_password.as_deref())
             .await?;
         self.open_wallet(member_id).await?;
         self.open_wallet(&payee.member_id).await?;
@@ -87,23 +88,6 @@ impl Funds {
                 o.map(|o| (o, false)).ok_or(FundError::IdempotencyConflict)
             }
             Err(e) => Err(e),
-        }
-    }
-
-    /// The pay password, unless the amount is within the member's password-free limit (a
-    /// password given anyway is checked).
-    pub(crate) async fn authorize(
-        &self,
-        me: &paycore_member::Member,
-        amount: Money,
-        pay_password: Option<&str>,
-    ) -> Result<(), FundError> {
-        match pay_password {
-            Some(p) => Ok(self.0.members.check_pay_password(&me.member_id, p).await?),
-            None if me.needs_pay_password(amount) => Err(FundError::Invalid(
-                "pay_password is required for this amount".into(),
-            )),
-            None => Ok(()),
         }
     }
 

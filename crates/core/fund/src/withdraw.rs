@@ -72,11 +72,11 @@ impl Funds {
             .members
             .check_pay_password(member_id, &req.pay_password)
             .await?;
-        let card = self.0.cards.card(member_id, &req.card_id).await?;
-        let agreement = match (card.status, card.agreement_no) {
-            (paycore_card::CardStatus::Bound, Some(a)) => a,
-            _ => return Err(FundError::InvalidState("the card is not bound".into())),
-        };
+        let agreement = self
+            .0
+            .cards
+            .bound_agreement(member_id, &req.card_id)
+            .await?;
         let bank = self.bank()?.clone();
         self.open_withdrawal_accounts(member_id, bank.code())
             .await?;

@@ -131,6 +131,23 @@ impl Members {
         })
     }
 
+    /// What moving `amount` of `member`'s money needs: the pay password, unless the amount is
+    /// within the member's password-free limit (a password given anyway is checked).
+    pub async fn authorize_payment(
+        &self,
+        member: &Member,
+        amount: Money,
+        pay_password: Option<&str>,
+    ) -> Result<(), MemberError> {
+        match pay_password {
+            Some(p) => self.check_pay_password(&member.member_id, p).await,
+            None if member.needs_pay_password(amount) => Err(MemberError::Invalid(
+                "pay_password is required for this amount".into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Payments up to `limit` go without the pay password (0: every payment asks for it).
     pub async fn set_password_free_limit(
         &self,

@@ -141,6 +141,14 @@ macro_rules! biz_types {
     };
 }
 
+/// A client's own number for an object (`out_trade_no`, `out_refund_no`, a member's
+/// `request_no`, …): 1 to 64 of `[A-Za-z0-9._-]`, so that it is safe in any id, key or log.
+pub fn valid_own_number(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 biz_types! {
     Merchant = 10,
     MerchantKey = 11,

@@ -33,9 +33,7 @@ fn valid_reason(r: &Option<String>) -> bool {
 }
 
 pub(crate) fn valid_merchant_no(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    paycore_kernel::id::valid_own_number(s)
 }
 
 impl Acquiring {
