@@ -3,7 +3,7 @@
 //! plan succeeds. Refused: every wallet part goes back. Not known: the plan waits as `unknown`
 //! and the bank is asked again (by the query-back through the wallet channel).
 
-use paycore_channels::{notify_url, PayOutcome, PayRequest, PayerInfo, QueryOutcome, QueryRequest};
+use paycore_channels::{notify_url, Charge, PayRequest, PayerInfo, QueryRequest};
 use paycore_kernel::product::Product;
 use paycore_kernel::BizId;
 use paycore_store::state::Transition;
@@ -11,13 +11,6 @@ use paycore_store::state::Transition;
 use crate::model::{Plan, PlanEvent, PlanStatus};
 use crate::take::Way;
 use crate::{Cashier, CashierError};
-
-/// What the bank said about a card part.
-pub(crate) enum BankWord {
-    Paid { txn: String },
-    Refused { code: String, message: String },
-    Open,
-}
 
 fn attempt_of(plan: &Plan) -> Result<BizId, CashierError> {
     plan.card_attempt
@@ -63,20 +56,11 @@ impl Cashier {
             expire_at: None,
         };
         self.0.db.durable().await?;
-        let word = match bank.pay(&req).await {
-            Ok(PayOutcome::Succeeded {
-                channel_txn_id,
-                amount,
-            }) if amount == part.amount => BankWord::Paid {
-                txn: channel_txn_id,
-            },
-            Ok(PayOutcome::Failed { code, message, .. }) => BankWord::Refused { code, message },
-            other => {
-                tracing::warn!(target: "detail", plan = %plan.plan_id,
-                    outcome = ?other.map(|_| ()), "card part not known: left to the query-back");
-                BankWord::Open
-            }
-        };
+        let word = Charge::of_pay(bank.pay(&req).await, part.amount);
+        if word == Charge::Open {
+            tracing::warn!(target: "detail", plan = %plan.plan_id,
+                "card part not known: left to the query-back");
+        }
         self.settle_card(&plan.plan_id, word).await
     }
 
@@ -87,28 +71,16 @@ impl Cashier {
             attempt_id: attempt_of(plan)?,
             channel_txn_id: None,
         };
-        let amount = plan.card_part().map(|p| p.amount);
-        let word = match bank.query(&q).await {
-            Ok(QueryOutcome::Succeeded {
-                channel_txn_id,
-                amount: paid,
-                ..
-            }) if Some(paid) == amount => BankWord::Paid {
-                txn: channel_txn_id,
-            },
-            Ok(QueryOutcome::Failed { code, message }) => BankWord::Refused { code, message },
-            Ok(QueryOutcome::NotFound | QueryOutcome::Canceled { .. }) => BankWord::Refused {
-                code: "NOT_CHARGED".into(),
-                message: "the bank did not charge the card".into(),
-            },
-            _ => BankWord::Open,
+        let Some(part) = plan.card_part() else {
+            return Ok(plan.clone());
         };
+        let word = Charge::of_query(bank.query(&q).await, part.amount);
         self.settle_card(&plan.plan_id, word).await
     }
 
     /// Applies the bank's word to a plan still waiting for it (a plan settled meanwhile is
     /// left as it is: the first word won).
-    async fn settle_card(&self, plan_id: &str, word: BankWord) -> Result<Plan, CashierError> {
+    async fn settle_card(&self, plan_id: &str, word: Charge) -> Result<Plan, CashierError> {
         let me = self.clone();
         let id = plan_id.to_string();
         self.0
@@ -121,7 +93,9 @@ impl Cashier {
                     }
                     let now = me.now();
                     match word {
-                        BankWord::Paid { txn } => {
+                        Charge::Paid {
+                            channel_txn_id: txn,
+                        } => {
                             if let Some(part) = plan.card_part() {
                                 let reference = format!("{}.{}", plan.plan_id, part.seq);
                                 me.move_part(c, &plan, part, part.amount, &reference, Way::Take)
@@ -133,16 +107,16 @@ impl Cashier {
                                 .apply(c, id.as_str())
                                 .await?;
                         }
-                        BankWord::Refused { code, message } => {
+                        Charge::Refused { code, message } => {
                             me.fail_in(c, &plan, &code, &message).await?
                         }
-                        BankWord::Open if plan.status == PlanStatus::Executing => {
+                        Charge::Open if plan.status == PlanStatus::Executing => {
                             Transition::new(plan.status, PlanEvent::Lose, now)
                                 .by("bank")
                                 .apply(c, id.as_str())
                                 .await?;
                         }
-                        BankWord::Open => {}
+                        Charge::Open => {}
                     }
                     Ok::<_, CashierError>(())
                 })

@@ -3,7 +3,7 @@
 //! marks the order succeeded. A result the bank did not give (timeout) leaves the order
 //! `processing` for the query-back, which asks the bank until it knows.
 
-use paycore_channels::{notify_url, PayOutcome, PayRequest, PayerInfo, QueryOutcome, QueryRequest};
+use paycore_channels::{notify_url, Charge, PayRequest, PayerInfo, QueryRequest};
 use paycore_kernel::product::Product;
 use paycore_kernel::{BizId, BizType, Currency, Money};
 use paycore_ledger::{BusinessEvent, LedgerError, NewAccount};
@@ -14,13 +14,6 @@ use paycore_store::{Conn, Row, Value};
 use crate::model::{FundEvent, FundKind, FundOrder, FundStatus};
 use crate::wallet::CHANNEL_RECEIVABLE;
 use crate::{check_request_no, FundError, Funds};
-
-/// How a processing top-up ends.
-enum Settle {
-    Paid { txn: String },
-    Failed { code: String, message: String },
-    Open,
-}
 
 impl Funds {
     pub(crate) fn bank(
@@ -113,21 +106,12 @@ impl Funds {
             notify_url: notify_url(&self.0.platform_base_url, bank.code()),
             expire_at: None,
         };
-        let settle = match bank.pay(&req).await {
-            Ok(PayOutcome::Succeeded {
-                channel_txn_id,
-                amount: paid,
-            }) if paid == amount => Settle::Paid {
-                txn: channel_txn_id,
-            },
-            Ok(PayOutcome::Failed { code, message, .. }) => Settle::Failed { code, message },
-            // Unknown, pending, a different amount or a transport error: ask again later.
-            other => {
-                tracing::warn!(target: "detail", order = %order_id, outcome = ?other.map(|_| ()),
-                    "top-up result not known: left to the query-back");
-                Settle::Open
-            }
-        };
+        let settle = Charge::of_pay(bank.pay(&req).await, amount);
+        if settle == Charge::Open {
+            // Unknown, pending, a different amount or no answer: asked again later.
+            tracing::warn!(target: "detail", order = %order_id,
+                "top-up result not known: left to the query-back");
+        }
         self.settle(order_id.as_str(), member_id, amount, bank.code(), settle)
             .await?;
         Ok((self.order(member_id, order_id.as_str()).await?, true))
@@ -193,14 +177,16 @@ impl Funds {
         member_id: &str,
         amount: Money,
         channel: &str,
-        settle: Settle,
+        settle: Charge,
     ) -> Result<(), FundError> {
         let now = self.now();
         let (funds, key) = (self.clone(), order_id.to_string());
         let (member, channel) = (member_id.to_string(), channel.to_string());
         match settle {
-            Settle::Open => Ok(()),
-            Settle::Paid { txn } => {
+            Charge::Open => Ok(()),
+            Charge::Paid {
+                channel_txn_id: txn,
+            } => {
                 self.0
                     .db
                     .unit(move |c| {
@@ -215,7 +201,7 @@ impl Funds {
                     })
                     .await
             }
-            Settle::Failed { code, message } => {
+            Charge::Refused { code, message } => {
                 self.0
                     .db
                     .unit(move |c| {
@@ -285,22 +271,8 @@ impl Funds {
                 attempt_id: attempt,
                 channel_txn_id: None,
             };
-            let settle = match bank.query(&q).await {
-                Ok(QueryOutcome::Succeeded {
-                    channel_txn_id,
-                    amount: paid,
-                    ..
-                }) if paid == amount => Settle::Paid {
-                    txn: channel_txn_id,
-                },
-                Ok(QueryOutcome::Failed { code, message }) => Settle::Failed { code, message },
-                Ok(QueryOutcome::NotFound | QueryOutcome::Canceled { .. }) => Settle::Failed {
-                    code: "NOT_CHARGED".into(),
-                    message: "the bank did not charge the card".into(),
-                },
-                _ => Settle::Open,
-            };
-            if !matches!(settle, Settle::Open) {
+            let settle = Charge::of_query(bank.query(&q).await, amount);
+            if settle != Charge::Open {
                 let (id, member): (String, String) =
                     (r.try_get("order_id")?, r.try_get("member_id")?);
                 let channel: String = r.try_get("channel")?;

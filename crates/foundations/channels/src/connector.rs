@@ -291,6 +291,46 @@ pub enum QueryOutcome {
     NotFound,
 }
 
+/// A synchronous charge (a bound card's quick pay) as its caller settles it: paid the amount
+/// asked for, refused (certainly not charged), or not known yet (ask again later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Charge {
+    Paid { channel_txn_id: String },
+    Refused { code: String, message: String },
+    Open,
+}
+
+impl Charge {
+    /// The answer to `pay`: unknown, pending, another amount or no answer is open.
+    pub fn of_pay(answer: Result<PayOutcome, ChannelError>, asked: Money) -> Charge {
+        match answer {
+            Ok(PayOutcome::Succeeded {
+                channel_txn_id,
+                amount,
+            }) if amount == asked => Charge::Paid { channel_txn_id },
+            Ok(PayOutcome::Failed { code, message, .. }) => Charge::Refused { code, message },
+            _ => Charge::Open,
+        }
+    }
+
+    /// The answer to `query`: an attempt the channel never saw, or closed, charged nobody.
+    pub fn of_query(answer: Result<QueryOutcome, ChannelError>, asked: Money) -> Charge {
+        match answer {
+            Ok(QueryOutcome::Succeeded {
+                channel_txn_id,
+                amount,
+                ..
+            }) if amount == asked => Charge::Paid { channel_txn_id },
+            Ok(QueryOutcome::Failed { code, message }) => Charge::Refused { code, message },
+            Ok(QueryOutcome::NotFound | QueryOutcome::Canceled { .. }) => Charge::Refused {
+                code: "NOT_CHARGED".into(),
+                message: "the bank did not charge the card".into(),
+            },
+            _ => Charge::Open,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum RefundOutcome {
@@ -588,4 +628,41 @@ pub fn notify_url(platform_base: &str, channel: &str) -> String {
         "{}/channels/{channel}/notify",
         platform_base.trim_end_matches('/')
     )
+}
+
+#[cfg(test)]
+mod charge_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_amount_asked_for_is_paid_and_only_certain_refusals_refuse() {
+        let cny = |m| Money::from_minor(m, Currency::CNY);
+        let paid = |m| {
+            Ok(PayOutcome::Succeeded {
+                channel_txn_id: "T1".into(),
+                amount: cny(m),
+            })
+        };
+        assert_eq!(
+            Charge::of_pay(paid(100), cny(100)),
+            Charge::Paid {
+                channel_txn_id: "T1".into()
+            }
+        );
+        assert_eq!(Charge::of_pay(paid(99), cny(100)), Charge::Open);
+        assert_eq!(
+            Charge::of_pay(Err(ChannelError::Timeout), cny(100)),
+            Charge::Open
+        );
+        let unknown = Ok(PayOutcome::Unknown { reason: "t".into() });
+        assert_eq!(Charge::of_pay(unknown, cny(100)), Charge::Open);
+        assert!(matches!(
+            Charge::of_query(Ok(QueryOutcome::NotFound), cny(100)),
+            Charge::Refused { .. }
+        ));
+        let pending = Ok(QueryOutcome::Pending {
+            channel_txn_id: None,
+        });
+        assert_eq!(Charge::of_query(pending, cny(100)), Charge::Open);
+    }
 }

@@ -17,9 +17,10 @@ mod serde_util;
 pub use connector::{
     notify_url, AgreementOutcome, AgreementSignRequest, AgreementUnsignRequest, CancelOutcome,
     CancelRequest, Capabilities, CardForBank, ChannelError, ChannelNotification, ChannelRegistry,
-    Connector, InboundNotification, Interaction, NextAction, NotificationAck, NotificationKind,
-    NotifiedResult, PayOutcome, PayRequest, PayerInfo, QueryOutcome, QueryRequest, RefundOutcome,
-    RefundQueryOutcome, RefundQueryRequest, RefundRequest, CHANNEL_UNAVAILABLE,
+    Charge, Connector, InboundNotification, Interaction, NextAction, NotificationAck,
+    NotificationKind, NotifiedResult, PayOutcome, PayRequest, PayerInfo, QueryOutcome,
+    QueryRequest, RefundOutcome, RefundQueryOutcome, RefundQueryRequest, RefundRequest,
+    CHANNEL_UNAVAILABLE,
 };
 pub use routing::{ChannelView, RouteContext, RouteDecision, Router, RoutingError, Strategy};
 
