@@ -145,22 +145,55 @@ fn back_url(p: &Payment) -> Option<String> {
     ))
 }
 
-/// The header of the page: the merchant's name and the payment. `None` when there is no such
-/// payment at the cashier.
-async fn header_of(app: &AppState, payment_id: &str, lang: Lang) -> Option<(Payment, String)> {
-    let p = app.acquiring.payment_for_payer(payment_id).await.ok()?;
-    if p.channel.as_deref() != Some(paycore_acquiring::WALLET_CHANNEL) {
-        return None;
-    }
-    let name = app.merchants.get(&p.merchant_id).await.ok()?.name;
-    let head = view::header(lang, &name, &p.subject, p.amount);
-    Some((p, head))
+/// A failure that is not the payer's: its code and message (internal ones are logged by
+/// the conversion), never a page that pretends nothing is there.
+fn failed(c: &Ctx, e: ApiError) -> Response {
+    let body = view::message(&e.message, None, c.lang);
+    page(e.status(), c, &body, &[])
 }
 
-/// The member behind the session cookie, if it is a live token.
-async fn member_of(app: &AppState, headers: &HeaderMap) -> Option<String> {
-    let token = cookie(headers, SESSION)?;
-    app.members.session(&token).await.ok().map(|s| s.member_id)
+/// The payment and the page's header (the merchant's name, the payment) — or the page that
+/// answers instead: no such payment at the cashier, or a failure.
+async fn header_of(
+    app: &AppState,
+    payment_id: &str,
+    c: &Ctx,
+) -> Result<(Payment, String), Response> {
+    let not_found = || {
+        let body = view::message(c.lang.t(Key::NotFound), None, c.lang);
+        page(StatusCode::NOT_FOUND, c, &body, &[])
+    };
+    let p = match app.acquiring.payment_for_payer(payment_id).await {
+        Ok(p) => p,
+        Err(paycore_acquiring::AcquiringError::NotFound) => return Err(not_found()),
+        Err(e) => return Err(failed(c, e.into())),
+    };
+    if p.channel.as_deref() != Some(paycore_acquiring::WALLET_CHANNEL) {
+        return Err(not_found());
+    }
+    let name = match app.merchants.get(&p.merchant_id).await {
+        Ok(m) => m.name,
+        Err(e) => return Err(failed(c, e.into())),
+    };
+    let head = view::header(c.lang, &name, &p.subject, p.amount);
+    Ok((p, head))
+}
+
+/// The member behind the session cookie: `None` without a live token (the login form), or
+/// the page of a failure.
+async fn member_of(
+    app: &AppState,
+    headers: &HeaderMap,
+    c: &Ctx,
+) -> Result<Option<String>, Response> {
+    let Some(token) = cookie(headers, SESSION) else {
+        return Ok(None);
+    };
+    match app.members.session(&token).await {
+        Ok(s) => Ok(Some(s.member_id)),
+        Err(paycore_member::MemberError::Unauthenticated) => Ok(None),
+        Err(e) => Err(failed(c, e.into())),
+    }
 }
 
 /// What a form of a logged-in payer starts with: the request's context, the payment's header
@@ -171,11 +204,8 @@ async fn session(
     headers: &HeaderMap,
 ) -> Result<(Ctx, String, String), Response> {
     let c = ctx(headers);
-    let Some((_, head)) = header_of(app, payment_id, c.lang).await else {
-        let body = view::message(c.lang.t(Key::NotFound), None, c.lang);
-        return Err(page(StatusCode::NOT_FOUND, &c, &body, &[]));
-    };
-    let Some(member) = member_of(app, headers).await else {
+    let (_, head) = header_of(app, payment_id, &c).await?;
+    let Some(member) = member_of(app, headers, &c).await? else {
         let body = view::login(c.lang, payment_id, &c.csrf, None);
         return Err(page(
             StatusCode::UNAUTHORIZED,
@@ -193,9 +223,9 @@ async fn show(
     headers: HeaderMap,
 ) -> Response {
     let c = ctx(&headers);
-    let Some((p, head)) = header_of(&app, &payment_id, c.lang).await else {
-        let body = view::message(c.lang.t(Key::NotFound), None, c.lang);
-        return page(StatusCode::NOT_FOUND, &c, &body, &[]);
+    let (p, head) = match header_of(&app, &payment_id, &c).await {
+        Ok(h) => h,
+        Err(answer) => return answer,
     };
     if p.status != PaymentStatus::Created {
         let paid = matches!(
@@ -212,9 +242,13 @@ async fn show(
         };
         return page(StatusCode::OK, &c, &format!("{head}{body}"), &[]);
     }
-    let Some(member) = member_of(&app, &headers).await else {
-        let body = view::login(c.lang, &payment_id, &c.csrf, None);
-        return page(StatusCode::OK, &c, &format!("{head}{body}"), &[]);
+    let member = match member_of(&app, &headers, &c).await {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            let body = view::login(c.lang, &payment_id, &c.csrf, None);
+            return page(StatusCode::OK, &c, &format!("{head}{body}"), &[]);
+        }
+        Err(answer) => return answer,
     };
     methods_page(&app, &c, &member, (&payment_id, &head), Errors::default()).await
 }
@@ -237,10 +271,11 @@ async fn methods_page(
             let body = view::methods(c.lang, &m, &c.csrf, &rn, &errors);
             page(StatusCode::OK, c, &format!("{head}{body}"), &[])
         }
-        Err(_) => {
+        Err(paycore_cashier::CashierError::NotFound) => {
             let body = view::message(c.lang.t(Key::NotFound), None, c.lang);
             page(StatusCode::NOT_FOUND, c, &format!("{head}{body}"), &[])
         }
+        Err(e) => failed(c, e.into()),
     }
 }
 
@@ -258,9 +293,9 @@ async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let c = ctx(&headers);
-    let Some((_, head)) = header_of(&app, &payment_id, c.lang).await else {
-        let body = view::message(c.lang.t(Key::NotFound), None, c.lang);
-        return page(StatusCode::NOT_FOUND, &c, &body, &[]);
+    let head = match header_of(&app, &payment_id, &c).await {
+        Ok((_, head)) => head,
+        Err(answer) => return answer,
     };
     if !form_ok(&headers, &f.csrf) {
         let body = view::login(c.lang, &payment_id, &c.csrf, Some(c.lang.t(Key::Expired)));
