@@ -188,22 +188,7 @@ impl Credit {
         reference: &str,
         amount: Money,
     ) -> Result<(), CreditError> {
-        self.check(amount)?;
-        let moved = conn
-            .execute(
-                "UPDATE credit_lines SET used = used + $1, updated_at = $2
-                 WHERE member_id = $3 AND used + $1 <= limit_amount",
-                &[
-                    amount.minor().into(),
-                    self.clock.unix_millis().into(),
-                    member_id.into(),
-                ],
-            )
-            .await?;
-        if moved != 1 {
-            return Err(CreditError::Insufficient);
-        }
-        self.entry_in(conn, member_id, reference, EntryKind::Spend, amount)
+        self.move_in(conn, member_id, reference, EntryKind::Spend, amount)
             .await
     }
 
@@ -215,7 +200,7 @@ impl Credit {
         reference: &str,
         amount: Money,
     ) -> Result<(), CreditError> {
-        self.free_in(conn, member_id, reference, EntryKind::GiveBack, amount)
+        self.move_in(conn, member_id, reference, EntryKind::GiveBack, amount)
             .await
     }
 
@@ -227,11 +212,13 @@ impl Credit {
         reference: &str,
         amount: Money,
     ) -> Result<(), CreditError> {
-        self.free_in(conn, member_id, reference, EntryKind::Repay, amount)
+        self.move_in(conn, member_id, reference, EntryKind::Repay, amount)
             .await
     }
 
-    async fn free_in(
+    /// Moves the line's use by `amount` — up for a spend, never past the limit; down
+    /// otherwise, never below zero — by one conditional update, with its entry.
+    async fn move_in(
         &self,
         conn: &mut dyn Conn,
         member_id: &str,
@@ -240,21 +227,26 @@ impl Credit {
         amount: Money,
     ) -> Result<(), CreditError> {
         self.check(amount)?;
-        let moved = conn
-            .execute(
+        let sql = match kind {
+            EntryKind::Spend => {
+                "UPDATE credit_lines SET used = used + $1, updated_at = $2
+                 WHERE member_id = $3 AND used + $1 <= limit_amount"
+            }
+            EntryKind::GiveBack | EntryKind::Repay => {
                 "UPDATE credit_lines SET used = used - $1, updated_at = $2
-                 WHERE member_id = $3 AND used >= $1",
-                &[
-                    amount.minor().into(),
-                    self.clock.unix_millis().into(),
-                    member_id.into(),
-                ],
-            )
-            .await?;
-        if moved != 1 {
-            return Err(CreditError::Invalid(
-                "more than the member owes on the line".into(),
-            ));
+                 WHERE member_id = $3 AND used >= $1"
+            }
+        };
+        let params = [
+            amount.minor().into(),
+            self.clock.unix_millis().into(),
+            member_id.into(),
+        ];
+        if conn.execute(sql, &params).await? != 1 {
+            return Err(match kind {
+                EntryKind::Spend => CreditError::Insufficient,
+                _ => CreditError::Invalid("more than the member owes on the line".into()),
+            });
         }
         self.entry_in(conn, member_id, reference, kind, amount)
             .await
