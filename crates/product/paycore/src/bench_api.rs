@@ -27,10 +27,10 @@ use serde::Serialize;
 use crate::sandbox_cmd::SandboxProcess;
 use crate::testing::{Options, TestServer};
 
-/// What to run.
+/// What a load benchmark runs (`bench api`, `bench wallet`).
 #[derive(Debug, Clone)]
-pub struct ApiBenchConfig {
-    /// Seconds of each phase (payments, then the ceiling).
+pub struct LoadConfig {
+    /// Seconds of each phase.
     pub seconds: u64,
     /// Concurrent clients (each one request at a time).
     pub concurrency: usize,
@@ -73,24 +73,10 @@ pub struct ApiBenchReport {
 impl ApiBenchReport {
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "paycore bench api — {} engine, {} clients over {} merchants\n\n{:<28} {:>9} {:>10} {:>9} {:>9} {:>9} {:>7}\n",
-            self.engine,
-            self.concurrency,
-            self.merchants,
-            "phase",
-            "requests",
-            "req/s",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
-            "errors"
+            "paycore bench api — {} engine, {} clients over {} merchants\n\n",
+            self.engine, self.concurrency, self.merchants
         );
-        for p in [&self.payments, &self.ceiling] {
-            out.push_str(&format!(
-                "{:<28} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7}\n",
-                p.name, p.requests, p.per_second, p.p50_ms, p.p99_ms, p.max_ms, p.errors
-            ));
-        }
+        out.push_str(&phase_table(&[&self.payments, &self.ceiling]));
         out.push_str(&format!(
             "\npayments/s as a share of the ceiling: {:.1}%\n",
             self.share_of_ceiling * 100.0
@@ -100,16 +86,44 @@ impl ApiBenchReport {
             TARGET_SHARE_OF_CEILING * 100.0,
             if self.targets_met { "met" } else { "MISSED" }
         ));
-        for m in &self.missed {
-            out.push_str(&format!("  missed: {m}\n"));
-        }
-        for p in [&self.payments, &self.ceiling] {
-            for e in &p.error_samples {
-                out.push_str(&format!("  {} error: {e}\n", p.name));
-            }
-        }
+        out.push_str(&shortfalls(&self.missed, &[&self.payments, &self.ceiling]));
         out
     }
+}
+
+/// The phases as a table: requests, rate, latencies, errors.
+pub(crate) fn phase_table(phases: &[&PhaseReport]) -> String {
+    let w = phases
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let mut out = format!(
+        "{:<w$} {:>9} {:>10} {:>9} {:>9} {:>9} {:>7}\n",
+        "phase", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors"
+    );
+    for p in phases {
+        out.push_str(&format!(
+            "{:<w$} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7}\n",
+            p.name, p.requests, p.per_second, p.p50_ms, p.p99_ms, p.max_ms, p.errors
+        ));
+    }
+    out
+}
+
+/// The targets missed, and the first unexpected answers of each phase.
+pub(crate) fn shortfalls(missed: &[String], phases: &[&PhaseReport]) -> String {
+    let mut out = String::new();
+    for m in missed {
+        out.push_str(&format!("  missed: {m}\n"));
+    }
+    for p in phases {
+        for e in &p.error_samples {
+            out.push_str(&format!("  {} error: {e}\n", p.name));
+        }
+    }
+    out
 }
 
 /// A merchant as a benchmark client: its id and HMAC key.
@@ -148,7 +162,7 @@ enum Phase {
 }
 
 /// Runs the benchmark on a fresh embedded database and returns what it measured.
-pub async fn run(cfg: &ApiBenchConfig) -> anyhow::Result<ApiBenchReport> {
+pub async fn run(cfg: &LoadConfig) -> anyhow::Result<ApiBenchReport> {
     anyhow::ensure!(
         cfg.seconds > 0 && cfg.concurrency > 0 && cfg.merchants > 0,
         "--seconds, --concurrency and --merchants must be positive"
@@ -180,7 +194,7 @@ pub async fn run(cfg: &ApiBenchConfig) -> anyhow::Result<ApiBenchReport> {
         .build()
         .context("HTTP client")?;
     // A short warm-up (connections, prepared statements, ledger accounts of each merchant).
-    let warm = ApiBenchConfig {
+    let warm = LoadConfig {
         seconds: 1,
         ..cfg.clone()
     };
@@ -345,7 +359,7 @@ async fn phase(
     base_url: &str,
     http: &reqwest::Client,
     clients: &[Arc<Client>],
-    cfg: &ApiBenchConfig,
+    cfg: &LoadConfig,
     which: Phase,
     name: &str,
 ) -> anyhow::Result<PhaseReport> {

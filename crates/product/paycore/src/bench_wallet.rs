@@ -20,16 +20,10 @@ use paycore_merchant::ContractTerms;
 use paycore_product::Product;
 use serde::Serialize;
 
-use crate::bench_api::{merchant_with, run_phase, Client, PhaseReport};
+use crate::bench_api::{
+    merchant_with, phase_table, run_phase, shortfalls, Client, LoadConfig, PhaseReport,
+};
 use crate::testing::{Options, TestServer};
-
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct WalletBenchConfig {
-    pub seconds: u64,
-    pub concurrency: usize,
-    pub merchants: usize,
-}
 
 /// The targets at 64 clients on the embedded default.
 pub const TARGET_P99_MS: f64 = 100.0;
@@ -55,16 +49,10 @@ pub struct WalletBenchReport {
 impl WalletBenchReport {
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "paycore bench wallet — {} engine, {} member clients\n\n{:<40} {:>9} {:>10} {:>9} {:>9} {:>9} {:>7}\n",
-            self.engine, self.concurrency, "phase", "requests", "req/s", "p50 ms", "p99 ms",
-            "max ms", "errors"
+            "paycore bench wallet — {} engine, {} member clients\n\n",
+            self.engine, self.concurrency
         );
-        for p in [&self.spread, &self.hot, &self.ceiling] {
-            out.push_str(&format!(
-                "{:<40} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7}\n",
-                p.name, p.requests, p.per_second, p.p50_ms, p.p99_ms, p.max_ms, p.errors
-            ));
-        }
+        out.push_str(&phase_table(&[&self.spread, &self.hot, &self.ceiling]));
         out.push_str(&format!(
             "\nbalance payments/s as a share of the ceiling: {:.1}%\nhot merchant slower than {} merchants by: {:.1}%\n",
             self.share_of_ceiling * 100.0,
@@ -77,14 +65,10 @@ impl WalletBenchReport {
             TARGET_HOT_SLOWDOWN * 100.0,
             if self.targets_met { "met" } else { "MISSED" }
         ));
-        for m in &self.missed {
-            out.push_str(&format!("  missed: {m}\n"));
-        }
-        for p in [&self.spread, &self.hot, &self.ceiling] {
-            for e in &p.error_samples {
-                out.push_str(&format!("  {} error: {e}\n", p.name));
-            }
-        }
+        out.push_str(&shortfalls(
+            &self.missed,
+            &[&self.spread, &self.hot, &self.ceiling],
+        ));
         out
     }
 }
@@ -171,7 +155,7 @@ struct Setup {
     http: reqwest::Client,
 }
 
-async fn setup(cfg: &WalletBenchConfig) -> anyhow::Result<Setup> {
+async fn setup(cfg: &LoadConfig) -> anyhow::Result<Setup> {
     let server = TestServer::start_with(Options {
         gateway: GatewayConfig {
             rate_per_second: 0,
@@ -209,7 +193,7 @@ async fn setup(cfg: &WalletBenchConfig) -> anyhow::Result<Setup> {
 /// Balance payments from every client for `seconds`, to the first `spread` merchants.
 async fn payments(
     s: &Setup,
-    cfg: &WalletBenchConfig,
+    cfg: &LoadConfig,
     spread: usize,
     name: &str,
 ) -> anyhow::Result<PhaseReport> {
@@ -227,7 +211,7 @@ async fn payments(
 }
 
 /// Runs the benchmark on a fresh embedded database and returns what it measured.
-pub async fn run(cfg: &WalletBenchConfig) -> anyhow::Result<WalletBenchReport> {
+pub async fn run(cfg: &LoadConfig) -> anyhow::Result<WalletBenchReport> {
     anyhow::ensure!(
         cfg.seconds > 0 && cfg.concurrency > 0 && cfg.merchants > 0,
         "--seconds, --concurrency and --merchants must be positive"
@@ -235,7 +219,7 @@ pub async fn run(cfg: &WalletBenchConfig) -> anyhow::Result<WalletBenchReport> {
     let s = setup(cfg).await?;
     let engine = s.server.platform.db.engine().as_str().to_string();
     // Warm-up: connections, prepared statements, every merchant's and member's accounts.
-    let warm = WalletBenchConfig {
+    let warm = LoadConfig {
         seconds: cfg.seconds.min(3),
         ..cfg.clone()
     };
@@ -263,7 +247,7 @@ pub async fn run(cfg: &WalletBenchConfig) -> anyhow::Result<WalletBenchReport> {
 }
 
 fn judge(
-    cfg: &WalletBenchConfig,
+    cfg: &LoadConfig,
     engine: String,
     spread: PhaseReport,
     hot: PhaseReport,

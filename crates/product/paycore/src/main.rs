@@ -229,7 +229,7 @@ async fn bench(db: &DbArgs, command: BenchCommand) -> anyhow::Result<()> {
             merchants,
             json,
         } => {
-            let cfg = paycore::bench_api::ApiBenchConfig {
+            let cfg = paycore::bench_api::LoadConfig {
                 seconds,
                 concurrency,
                 merchants,
@@ -248,7 +248,7 @@ async fn bench(db: &DbArgs, command: BenchCommand) -> anyhow::Result<()> {
             merchants,
             json,
         } => {
-            let cfg = paycore::bench_wallet::WalletBenchConfig {
+            let cfg = paycore::bench_api::LoadConfig {
                 seconds,
                 concurrency,
                 merchants,

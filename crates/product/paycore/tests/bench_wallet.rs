@@ -1,11 +1,12 @@
 //! `paycore bench wallet` runs end to end (a short run, few clients): every balance payment
 //! of both phases succeeds, the ceiling answers, and the report judges the targets.
 
-use paycore::bench_wallet::{run, WalletBenchConfig};
+use paycore::bench_api::LoadConfig;
+use paycore::bench_wallet::run;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wallet_benchmark_pays_without_errors() {
-    let cfg = WalletBenchConfig {
+    let cfg = LoadConfig {
         seconds: 1,
         concurrency: 4,
         merchants: 2,
